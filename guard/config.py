@@ -1,0 +1,210 @@
+"""Configuration: one frozen `GuardConfig`, read from `PRIVACY_GUARD_*` variables or arguments.
+
+A security component must not start weaker than its operator asked for. Every value is
+validated, a typo in a variable's name is an error (with the closest known name), and the error
+names the variable and what it accepts — never a value that could be a secret or an identifier.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import phonenumbers
+
+from .catalog import fold
+
+__all__ = ["ENV_PREFIX", "ConfigError", "GuardConfig"]
+
+ENV_PREFIX = "PRIVACY_GUARD_"
+
+MODES = ("strip", "report")
+SCAN_VALUES = ("strip", "report", "off")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "console")
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")  # RFC 9110 field-name token
+_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]{0,255}")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,252}[A-Za-z0-9])?")
+
+
+class ConfigError(ValueError):
+    """A configuration value the guard cannot run with. Names the variable and what it accepts."""
+
+    def __init__(self, variable: str, problem: str, accepted: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        self.accepted = accepted
+        super().__init__(f"{variable}: {problem}; accepts {accepted}")
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """Everything the guard can be told. Arguments are validated exactly like the environment."""
+
+    mode: str = "strip"
+    extra_headers: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    scan_values: str = "strip"
+    default_region: str | None = None
+    metrics: bool = True
+    metrics_path: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_level: str = "info"
+    log_format: str = "json"
+    # Not settable from the environment: the per-request cost bound of the value rules.
+    scan_budget: int = field(default=32, metadata={"env": False})
+    scan_bytes: int = field(default=64 * 1024, metadata={"env": False})
+
+    def __post_init__(self) -> None:
+        for name, value in _validated(self).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardConfig:
+        """Read every `PRIVACY_GUARD_*` variable; unknown ones are errors, not ignored."""
+        environ = os.environ if environ is None else environ
+        known = {_variable(f.name): f.name for f in fields(cls) if f.metadata.get("env", True)}
+        values: dict[str, Any] = {}
+        for variable, raw in environ.items():
+            if not variable.startswith(ENV_PREFIX):
+                continue
+            if variable not in known:
+                close = difflib.get_close_matches(variable, known, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]}?" if close else "no such setting"
+                raise ConfigError(variable, f"unknown variable ({hint})", ", ".join(sorted(known)))
+            values[known[variable]] = _parse(known[variable], raw)
+        return cls(**values)
+
+
+def _variable(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def _parse(name: str, raw: str) -> Any:
+    """Environment text to the field's type; validation proper happens in `_validated`."""
+    text = raw.strip()
+    if name in ("extra_headers", "allow_headers"):
+        return tuple(item for item in text.split(",") if item.strip())
+    if name == "metrics":
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(_variable(name), "not a boolean", "true/false/1/0/yes/no/on/off")
+    if name == "metrics_port":
+        if not text:
+            return None
+        if not text.isdigit():
+            raise ConfigError(_variable(name), "not a port number", "an integer 1-65535 or empty")
+        return int(text)
+    if name in ("default_region", "metrics_path"):
+        return text or None
+    return text
+
+
+def _choice(name: str, value: object, choices: Iterable[str]) -> str:
+    allowed = tuple(choices)
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    shown = repr(value)[:40] if isinstance(value, str) and len(value) <= 40 else "this value"
+    raise ConfigError(_variable(name), f"{shown} is not accepted", ", ".join(allowed))
+
+
+def _header_names(name: str, value: object) -> tuple[str, ...]:
+    items = (value,) if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise ConfigError(_variable(name), "not a list of names", "comma-separated header names")
+    names: list[str] = []
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, str) or not _TOKEN.fullmatch(item.strip()):
+            raise ConfigError(
+                _variable(name),
+                f"item {position} is not a header name",
+                "comma-separated header names (letters, digits, -_.!#$%&'*+^`|~; at most 128)",
+            )
+        folded = fold(item)
+        if folded not in names:
+            names.append(folded)
+    return tuple(names)
+
+
+def _validated(config: GuardConfig) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "mode": _choice("mode", config.mode, MODES),
+        "scan_values": _choice("scan_values", config.scan_values, SCAN_VALUES),
+        "log_level": _choice("log_level", config.log_level, LOG_LEVELS),
+        "log_format": _choice("log_format", config.log_format, LOG_FORMATS),
+        "extra_headers": _header_names("extra_headers", config.extra_headers),
+        "allow_headers": _header_names("allow_headers", config.allow_headers),
+    }
+    both = set(out["extra_headers"]) & set(out["allow_headers"])
+    if both:
+        raise ConfigError(
+            _variable("allow_headers"),
+            f"{len(both)} name(s) also listed in PRIVACY_GUARD_EXTRA_HEADERS",
+            "names that are not also in PRIVACY_GUARD_EXTRA_HEADERS",
+        )
+
+    region = config.default_region
+    if region is not None:
+        if (
+            not isinstance(region, str)
+            or region.strip().upper() not in phonenumbers.SUPPORTED_REGIONS
+        ):
+            raise ConfigError(
+                _variable("default_region"),
+                "not a region phonenumbers supports",
+                "an ISO 3166 alpha-2 region such as GB, AU or US (any case), or empty",
+            )
+        region = region.strip().upper()
+    out["default_region"] = region
+
+    if not isinstance(config.metrics, bool):
+        raise ConfigError(_variable("metrics"), "not a boolean", "true/false/1/0/yes/no/on/off")
+    path = config.metrics_path
+    if path is not None and (not isinstance(path, str) or not _PATH.fullmatch(path)):
+        raise ConfigError(
+            _variable("metrics_path"),
+            "not an absolute URL path",
+            "a path such as /metrics (no query string, no spaces), or empty",
+        )
+    port = config.metrics_port
+    if port is not None and (
+        isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535
+    ):
+        raise ConfigError(_variable("metrics_port"), "not a port number", "1-65535 or empty")
+    if not config.metrics and (path is not None or port is not None):
+        raise ConfigError(
+            _variable("metrics"),
+            "metrics are off but PRIVACY_GUARD_METRICS_PATH or _PORT is set",
+            "true when a metrics path or port is set",
+        )
+    out["metrics_host"] = _host(config.metrics_host)
+
+    for name in ("scan_budget", "scan_bytes"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(name, "not a non-negative integer", "an integer >= 0")
+    return out
+
+
+def _host(value: object) -> str:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return str(ipaddress.ip_address(text.strip("[]")))
+        except ValueError:
+            if _HOST.fullmatch(text):
+                return text
+    raise ConfigError(
+        _variable("metrics_host"), "not an address", "an IP address or host name (127.0.0.1)"
+    )

@@ -1,0 +1,105 @@
+"""The guard's own log events: names and kinds only, and bounded in volume.
+
+A carrier that injects on every request must not turn into a log line per request. At info the
+guard logs the first occurrence of each (header, kind) per interval and then one summary per
+interval with the counts; every flagged request is logged only when the operator asks for debug.
+No event ever carries a header value.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import structlog
+
+__all__ = ["EVENT_FOUND", "EVENT_STARTED", "EVENT_SUMMARY", "Events", "Finding", "safe_path"]
+
+EVENT_STARTED = "privacy_guard.started"
+EVENT_FOUND = "privacy_guard.identifiers_found"
+EVENT_SUMMARY = "privacy_guard.summary"
+EVENT_ALLOWED = "privacy_guard.identifying_headers_allowed"
+EVENT_ERROR = "privacy_guard.error"
+EVENT_REFUSED = "privacy_guard.request_refused"
+EVENT_CONFIG = "privacy_guard.config_error"
+
+_PATH_DIGITS = re.compile(r"[0-9]{6,}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_KEYS = 256  # distinct (header, kind, action) per interval before folding into "other"
+
+
+class Finding(NamedTuple):
+    """One identifying header line: its folded, digit-masked name, never its value."""
+
+    header: str
+    kind: str
+    action: str  # removed, reported, replaced
+    rule: str  # catalog, name, value, extra
+
+
+def safe_path(path: object) -> str:
+    """A request path fit for a log line: long digit runs masked, control bytes dropped."""
+    text = _CONTROL.sub("", str(path))[:200]
+    return _PATH_DIGITS.sub("#", text)
+
+
+class Events:
+    INTERVAL = 60.0
+
+    def __init__(self, *, debug: bool, interval: float | None = None) -> None:
+        self.logger = structlog.get_logger("privacy_guard")
+        self._debug = debug
+        self._interval = self.INTERVAL if interval is None else interval
+        self._window = time.monotonic()
+        self._requests = 0
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+
+    def flagged(self, findings: Sequence[Finding], scope: Mapping[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._window >= self._interval:
+            self.flush(now)
+        self._requests += 1
+        first = []
+        for finding in findings:
+            key = (finding.header, finding.kind, finding.action)
+            if key not in self._counts and len(self._counts) >= _MAX_KEYS:
+                key = ("other", finding.kind, finding.action)
+            if key not in self._counts:
+                first.append(finding)
+            self._counts[key] += 1
+        context = {
+            "type": scope["type"],
+            "method": scope.get("method", "GET"),
+            "path": safe_path(scope.get("path", "")),
+        }
+        if self._debug:
+            self.logger.debug(
+                EVENT_FOUND, findings=[f._asdict() for f in findings], first=bool(first), **context
+            )
+        elif first:
+            self.logger.info(
+                EVENT_FOUND,
+                findings=[f._asdict() for f in first],
+                note=f"first in this {self._interval:.0f}s interval; later ones go to the summary",
+                **context,
+            )
+
+    def flush(self, now: float | None = None) -> None:
+        """Log the interval's counts, if anything was found, and start a new interval."""
+        now = time.monotonic() if now is None else now
+        if self._counts:
+            self.logger.info(
+                EVENT_SUMMARY,
+                interval_s=round(now - self._window, 1),
+                requests=self._requests,
+                identifiers=[
+                    {"header": h, "kind": k, "action": a, "count": n}
+                    for (h, k, a), n in self._counts.most_common()
+                ],
+            )
+        self._window = now
+        self._requests = 0
+        self._counts.clear()
