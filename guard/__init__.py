@@ -1,7 +1,7 @@
 """privacy-guard: keep carrier-injected subscriber identifiers away from ASGI applications."""
 
 from .config import ConfigError, GuardConfig
-from .events import Finding
+from .detect import Finding
 from .middleware import PrivacyGuard, __version__
 
 __all__ = ["ConfigError", "Finding", "GuardConfig", "PrivacyGuard", "__version__"]

@@ -7,6 +7,8 @@ names the variable and what it accepts — never a value that could be a secret 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import ipaddress
 import os
@@ -59,6 +61,12 @@ class GuardConfig:
     metrics_host: str = "127.0.0.1"
     log_level: str = "info"
     log_format: str = "json"
+    pseudonym_key: bytes | None = field(default=None, repr=False)
+    pseudonym_key_previous: bytes | None = field(default=None, repr=False)
+    check_path: str | None = None
+    trusted_sources: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    trusted_paths: tuple[str, ...] = ()
+    trusted_headers: tuple[str, ...] = ()
     # Not settable from the environment: the per-request cost bound of the value rules.
     scan_budget: int = field(default=32, metadata={"env": False})
     scan_bytes: int = field(default=64 * 1024, metadata={"env": False})
@@ -91,8 +99,10 @@ def _variable(field_name: str) -> str:
 def _parse(name: str, raw: str) -> Any:
     """Environment text to the field's type; validation proper happens in `_validated`."""
     text = raw.strip()
-    if name in ("extra_headers", "allow_headers"):
-        return tuple(item for item in text.split(",") if item.strip())
+    if name in ("extra_headers", "allow_headers", "trusted_headers", "trusted_sources"):
+        return tuple(item.strip() for item in text.split(",") if item.strip())
+    if name == "trusted_paths":
+        return tuple(item.strip() for item in text.split(",") if item.strip())
     if name == "metrics":
         lowered = text.lower()
         if lowered in _TRUE:
@@ -106,8 +116,10 @@ def _parse(name: str, raw: str) -> Any:
         if not text.isdigit():
             raise ConfigError(_variable(name), "not a port number", "an integer 1-65535 or empty")
         return int(text)
-    if name in ("default_region", "metrics_path"):
+    if name in ("default_region", "metrics_path", "check_path"):
         return text or None
+    if name in ("pseudonym_key", "pseudonym_key_previous"):
+        return raw.strip() or None
     return text
 
 
@@ -189,12 +201,108 @@ def _validated(config: GuardConfig) -> dict[str, Any]:
             "true when a metrics path or port is set",
         )
     out["metrics_host"] = _host(config.metrics_host)
+    out["check_path"] = _path("check_path", config.check_path)
+    if out["check_path"] is not None and out["check_path"] == path:
+        raise ConfigError(
+            _variable("check_path"),
+            "the same path as PRIVACY_GUARD_METRICS_PATH",
+            "a path other than the metrics path, or empty",
+        )
+
+    out["pseudonym_key"] = _key("pseudonym_key", config.pseudonym_key)
+    out["pseudonym_key_previous"] = _key("pseudonym_key_previous", config.pseudonym_key_previous)
+    if out["pseudonym_key_previous"] is not None and out["pseudonym_key"] is None:
+        raise ConfigError(
+            _variable("pseudonym_key_previous"),
+            "set without PRIVACY_GUARD_PSEUDONYM_KEY",
+            "a previous key only together with a current key",
+        )
+
+    out["trusted_sources"] = _networks(config.trusted_sources)
+    out["trusted_paths"] = tuple(_path("trusted_paths", p) for p in _items(config.trusted_paths))
+    out["trusted_headers"] = _header_names("trusted_headers", config.trusted_headers)
+    trusted = ("trusted_sources", "trusted_paths", "trusted_headers")
+    given = [name for name in trusted if out[name]]
+    if given and len(given) != len(trusted):
+        missing = next(name for name in trusted if not out[name])
+        raise ConfigError(
+            _variable(missing),
+            f"empty while {_variable(given[0])} is set",
+            "PRIVACY_GUARD_TRUSTED_SOURCES, _PATHS and _HEADERS set together, or none of them",
+        )
 
     for name in ("scan_budget", "scan_bytes"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(name, "not a non-negative integer", "an integer >= 0")
     return out
+
+
+def _items(value: object) -> tuple[object, ...]:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    if isinstance(value, Iterable):
+        return tuple(value)
+    return (value,)
+
+
+def _path(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _PATH.fullmatch(value):
+        raise ConfigError(
+            _variable(name),
+            "not an absolute URL path",
+            "a path such as /privacy-check (no query string, no spaces), or empty",
+        )
+    return value
+
+
+def _key(name: str, value: object) -> bytes | None:
+    """A secret of at least 32 bytes, given as hex or base64. Never echoed in an error."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        key = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+                key = bytes.fromhex(text)
+            else:
+                padded = text.replace("-", "+").replace("_", "/")
+                key = base64.b64decode(padded + "=" * (-len(padded) % 4), validate=True)
+        except (ValueError, binascii.Error):
+            raise ConfigError(
+                _variable(name), "not hex or base64", "a secret of at least 32 bytes, hex or base64"
+            ) from None
+    else:
+        raise ConfigError(_variable(name), "not a key", "a secret of at least 32 bytes")
+    if len(key) < 32:
+        raise ConfigError(
+            _variable(name),
+            "decodes to fewer than 32 bytes",
+            "a secret of at least 32 bytes, hex (64+ characters) or base64 (44+ characters); "
+            "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'",
+        )
+    return key
+
+
+def _networks(value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for position, item in enumerate(_items(value), 1):
+        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(item)
+            continue
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip()))
+        except ValueError:
+            raise ConfigError(
+                _variable("trusted_sources"),
+                f"item {position} is not a network (or has host bits set)",
+                "comma-separated CIDRs such as 192.0.2.0/24, 2001:db8::/32",
+            ) from None
+    return tuple(networks)
 
 
 def _host(value: object) -> str:

@@ -17,10 +17,13 @@ from . import phone
 from .catalog import CATALOG, LOW_RISK, MCCS, fold, shown
 
 __all__ = [
+    "COOKIE",
+    "GUARD_HEADERS",
     "KEEP",
     "NEVER_SCAN",
     "SCAN",
     "Budget",
+    "Finding",
     "Flag",
     "Hit",
     "Names",
@@ -40,8 +43,19 @@ class _Verdict:
         return self._name
 
 
-KEEP = _Verdict("KEEP")
-SCAN = _Verdict("SCAN")
+KEEP = _Verdict("KEEP")  # never identifying: pass untouched
+SCAN = _Verdict("SCAN")  # unknown name: look at the value
+COOKIE = _Verdict("COOKIE")  # check the cookie pairs' names (guard.pairs)
+
+
+class Finding(NamedTuple):
+    """One identifying header line (or cookie pair, or query parameter): its folded,
+    digit-masked name, never its value. `scope["privacy_guard"]` is a tuple of these."""
+
+    header: str
+    kind: str
+    action: str  # removed, reported, replaced
+    rule: str  # catalog, name, value, extra
 
 
 class Flag(NamedTuple):
@@ -51,9 +65,14 @@ class Flag(NamedTuple):
     label: str
     kind: str
     rule: str
+    trusted: bool = False  # may pass for PRIVACY_GUARD_TRUSTED_SOURCES on _TRUSTED_PATHS
+    forced: bool = False  # removed in every mode (a client-sent pseudonym header)
 
 
 Verdict = _Verdict | Flag
+
+# Headers the guard itself adds: a client-sent copy is a forgery, removed whatever the config.
+GUARD_HEADERS = ("x-privacy-guard-pseudonym", "x-privacy-guard-pseudonym-previous")
 
 # --- name rules --------------------------------------------------------------------------------
 # Stems that only ever name a subscriber identifier, matched as whole tokens of the folded name
@@ -179,30 +198,45 @@ class Names:
 
     CACHE_MAX = 4096
 
-    def __init__(self, extra: Iterable[str] = (), allow: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        extra: Iterable[str] = (),
+        allow: Iterable[str] = (),
+        trusted: Iterable[str] = (),
+    ) -> None:
         self._extra = frozenset(extra)
         self._allow = frozenset(allow)
+        self._trusted = frozenset(trusted)
         self.allowed_identifying = sorted(self._allow & set(CATALOG))
-        self.labels = {entry.name for entry in CATALOG.values()} | self._extra | {"other"}
+        self.labels = (
+            {entry.name for entry in CATALOG.values()}
+            | self._extra
+            | {"other", "cookie", "query", *GUARD_HEADERS}
+        )
         self.table: dict[bytes, Verdict] = {}
-        known = [*CATALOG, *LOW_RISK, *NEVER_SCAN, *self._extra, *self._allow]
+        known = [*CATALOG, *LOW_RISK, *NEVER_SCAN, *self._extra, *self._allow, *GUARD_HEADERS]
         for folded in known:
             self.table[folded.encode("latin-1")] = self.classify_folded(folded)
         self._preset = len(self.table)
 
     def classify_folded(self, folded: str) -> Verdict:
+        if folded in GUARD_HEADERS:
+            return Flag(shown(folded), folded, "subscriber_token", "catalog", forced=True)
         if folded in self._allow:
             return KEEP
+        trusted = folded in self._trusted
         entry = CATALOG.get(folded)
         if entry is not None:
-            return Flag(shown(folded), entry.name, entry.kind, "catalog")
+            return Flag(shown(folded), entry.name, entry.kind, "catalog", trusted)
         if folded in self._extra:
-            return Flag(shown(folded), folded, "other", "extra")
+            return Flag(shown(folded), folded, "other", "extra", trusted)
         if folded in LOW_RISK:
             return KEEP
         kind = name_rule(folded)
         if kind is not None:
-            return Flag(shown(folded), "other", kind, "name")
+            return Flag(shown(folded), "other", kind, "name", trusted)
+        if folded == "cookie":
+            return COOKIE
         if _never_scanned(folded):
             return KEEP
         return SCAN

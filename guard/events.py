@@ -12,9 +12,11 @@ import re
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
+
+from .detect import Finding
 
 __all__ = ["EVENT_FOUND", "EVENT_STARTED", "EVENT_SUMMARY", "Events", "Finding", "safe_path"]
 
@@ -29,15 +31,6 @@ EVENT_CONFIG = "privacy_guard.config_error"
 _PATH_DIGITS = re.compile(r"[0-9]{6,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_KEYS = 256  # distinct (header, kind, action) per interval before folding into "other"
-
-
-class Finding(NamedTuple):
-    """One identifying header line: its folded, digit-masked name, never its value."""
-
-    header: str
-    kind: str
-    action: str  # removed, reported, replaced
-    rule: str  # catalog, name, value, extra
 
 
 def safe_path(path: object) -> str:

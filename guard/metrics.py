@@ -8,10 +8,11 @@ phonenumbers' regions), never from what a client sent. A lock-taking `inc()` cos
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from prometheus_client import (
@@ -126,6 +127,7 @@ class GuardMetrics:
         self.requests = {
             (t, r): fam.requests.labels(t, r) for t in TYPES for r in ("clean", "flagged")
         }
+        self.clean = {t: _bump(self.requests[t, "clean"]) for t in TYPES}
         self.exhausted = {t: fam.exhausted.labels(t) for t in TYPES}
         self.errors = {stage: fam.errors.labels(stage) for stage in STAGES}
         self.overhead = fam.overhead
@@ -153,6 +155,16 @@ class GuardMetrics:
             # phonenumbers' regions (~245), "001" for non-geographic plans and "ZZ": closed.
             child = self._numbers[region] = self._families.numbers.labels(region)
         return child
+
+
+def _bump(child: Counter) -> Callable[[], None]:
+    """`child.inc` without its argument checks, for the one count the clean path makes.
+
+    Notes: relies on prometheus-client's `_value.inc(amount)`, present on both its single-process
+    and multiprocess value classes; falls back to the public `inc` if that ever changes.
+    """
+    inc = getattr(getattr(child, "_value", None), "inc", None)
+    return child.inc if inc is None else functools.partial(inc, 1)
 
 
 def _exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:

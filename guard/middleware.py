@@ -8,32 +8,56 @@ References:
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import sys
 import time
+from typing import NamedTuple
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import phone
+from . import checkpage, phone, pseudonym
 from .catalog import CATALOG_VERSION, shown
 from .config import ConfigError, GuardConfig
-from .detect import KEEP, SCAN, Budget, Flag, Names, calling_region, scan_value
+from .detect import (
+    COOKIE,
+    GUARD_HEADERS,
+    KEEP,
+    SCAN,
+    Budget,
+    Finding,
+    Flag,
+    Names,
+    calling_region,
+    scan_value,
+)
 from .events import (
     EVENT_ALLOWED,
     EVENT_CONFIG,
     EVENT_ERROR,
     EVENT_STARTED,
     Events,
-    Finding,
 )
 from .metrics import OVERHEAD_SAMPLE, GuardMetrics, exposition, start_listener
+from .pairs import cookie_hits, query_hits, suspicious
+from .pseudonym import PRIORITY
 
 __all__ = ["SCOPE_KEY", "PrivacyGuard"]
 
 __version__ = "0.1.0"
 
 SCOPE_KEY = "privacy_guard"
-_Count = tuple[str, str, str, str | None, int]  # metric label, kind, action, region, line index
+_Count = tuple[str, str, str, str | None]  # metric label, kind, action, region
+
+
+class _Inspection(NamedTuple):
+    headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
+    findings: tuple[Finding, ...]
+    counts: list[_Count]
+    exhausted: bool  # the value-scan budget ran out
+
+
+_ALLOW_GET = ((b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD"))
 _REFUSED = b"Request refused: the privacy guard could not inspect it.\n"
 
 
@@ -64,7 +88,7 @@ class PrivacyGuard:
             self._refusal = str(exc)
             self.config = GuardConfig()
         config = self.config
-        self._names = Names(config.extra_headers, config.allow_headers)
+        self._names = Names(config.extra_headers, config.allow_headers, config.trusted_headers)
         self._strip = config.mode == "strip"
         self._action = "removed" if self._strip else "reported"
         self._value_action = (
@@ -72,6 +96,10 @@ class PrivacyGuard:
         )
         self._scan_off = config.scan_values == "off"
         self._region = config.default_region
+        self._key = config.pseudonym_key
+        self._key_previous = config.pseudonym_key_previous
+        self._trusted_paths = config.trusted_paths
+        self._check_path = config.check_path
         self._registry = REGISTRY if registry is None else registry
         self._metrics: GuardMetrics | None = None
         if config.metrics:
@@ -80,7 +108,8 @@ class PrivacyGuard:
                 version=__version__,
                 mode=config.mode,
                 catalog_version=CATALOG_VERSION,
-                actions={self._action, self._value_action},
+                actions={self._action, self._value_action}
+                | ({"replaced"} if self._key is not None else set()),
                 labels=self._names.labels,
             )
         self._metrics_path = config.metrics_path
@@ -101,7 +130,7 @@ class PrivacyGuard:
             return
         if not self._started:
             self._start()
-        if scope.get("path") == self._metrics_path and scope_type == "http":
+        if scope_type == "http" and scope["path"] == self._metrics_path:
             await self._serve_metrics(scope, send)
             return
         if SCOPE_KEY in scope:
@@ -111,53 +140,76 @@ class PrivacyGuard:
         self._tick += 1
         sampled = self._tick % OVERHEAD_SAMPLE == 0
         started = time.perf_counter() if sampled else 0.0
-        headers = scope["headers"]
+        verdicts = self._names.table
+        found: _Inspection | None
         try:
-            kept, findings, counts, budget = self._inspect(headers)
+            # The clean path: one dict lookup per line, no allocation. Anything that is not
+            # plainly harmless sends the whole request through `_inspect`.
+            for name, value in scope["headers"]:
+                verdict = verdicts.get(name)
+                if verdict is KEEP or (verdict is COOKIE and not suspicious(value)):
+                    continue
+                found = self._inspect(scope)
+                break
+            else:
+                query = scope.get("query_string")
+                found = self._inspect(scope) if query and suspicious(query) else None
         except Exception:
             # Fail closed: a request whose names could not be checked never reaches the app.
             self._fault("names")
             await _refuse(scope, receive, send)
             return
 
-        if findings is None:
+        if found is None or not found.findings:
             scope = {**scope, SCOPE_KEY: ()}
         else:
-            scope = {**scope, SCOPE_KEY: tuple(findings)}
-            if kept is not None:
-                scope["headers"] = kept
-        self._record(scope, findings, counts, budget)
+            scope = {**scope, SCOPE_KEY: found.findings}
+            if found.headers is not None:
+                scope["headers"] = found.headers
+        self._record(scope_type, scope, found)
         if sampled and self._metrics is not None:
             self._metrics.overhead.observe(time.perf_counter() - started)
+        if scope_type == "http" and scope["path"] == self._check_path:
+            await self._serve_check(scope, send)
+            return
         await self.app(scope, receive, send)
 
-    def _inspect(
-        self, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[
-        list[tuple[bytes, bytes]] | None,
-        list[Finding] | None,
-        list[_Count] | None,
-        Budget | None,
-    ]:
+    def _inspect(self, scope: Scope) -> _Inspection:
         """One pass over the header lines: what to drop, what was found, what to count."""
-        verdicts = self._names.table
-        findings: list[Finding] | None = None
-        counts: list[_Count] | None = None
-        drop: set[int] | None = None
+        headers = scope["headers"]
+        names = self._names
+        findings: list[Finding] = []
+        counts: list[_Count] = []
+        drop: set[int] = set()
+        rewrite: dict[int, tuple[bytes, bytes]] = {}
         budget: Budget | None = None
+        trusted: bool | None = None
+        subscriber: tuple[int, str, bytes] | None = None  # (priority, kind, value) for a token
         for index, (name, value) in enumerate(headers):
-            verdict = verdicts.get(name)
+            verdict = names.table.get(name)
             if verdict is None:
-                verdict = self._names.classify(name)
+                verdict = names.classify(name)
             if verdict is KEEP:
                 continue
+            if verdict is COOKIE:
+                if suspicious(value):
+                    cookie, pairs = cookie_hits(value)
+                    for pair in pairs:
+                        findings.append(
+                            Finding(f"cookie:{pair.shown}", pair.kind, self._action, pair.rule)
+                        )
+                        counts.append(("cookie", pair.kind, self._action, None))
+                    if pairs and self._strip:
+                        if cookie is None:
+                            drop.add(index)
+                        else:
+                            rewrite[index] = (name, cookie)
+                continue
             if verdict is SCAN:
-                if self._scan_off:
+                if self._scan_off or (budget is not None and budget.exhausted):
                     continue
                 if budget is None:
                     budget = Budget(self.config.scan_budget, self.config.scan_bytes)
-                elif budget.exhausted:
-                    continue
                 try:
                     hit = scan_value(value, budget, self._region)
                 except Exception:
@@ -166,45 +218,95 @@ class PrivacyGuard:
                 if hit is None:
                     continue
                 flag = Flag(shown(name.decode("latin-1")), "other", hit.kind, "value")
-                action, region = self._value_action, hit.region if hit.kind == "msisdn" else None
+                action = self._value_action
+                region = hit.region if hit.kind == "msisdn" else None
             else:
                 assert isinstance(verdict, Flag)
-                flag, action = verdict, self._action
+                flag = verdict
+                action = "removed" if flag.forced else self._action
+                if flag.trusted and action == "removed":
+                    trusted = self._trusted(scope) if trusted is None else trusted
+                    if trusted:
+                        action = "reported"  # a partner flow from the carrier's own gateway
                 region = calling_region(value) if flag.kind == "msisdn" else None
-            if findings is None:
-                findings, counts = [], []
-            assert counts is not None
-            findings.append(Finding(flag.shown, flag.kind, action, flag.rule))
-            counts.append((flag.label, flag.kind, action, region, index))
             if action == "removed":
-                drop = {index} if drop is None else drop | {index}
-        kept = None if drop is None else [h for i, h in enumerate(headers) if i not in drop]
-        return kept, findings, counts, budget
+                drop.add(index)
+                if self._key is not None and flag.kind in PRIORITY and not flag.forced:
+                    rank = PRIORITY.index(flag.kind)
+                    if subscriber is None or rank < subscriber[0]:
+                        subscriber = (rank, flag.kind, value)
+            findings.append(Finding(flag.shown, flag.kind, action, flag.rule))
+            counts.append((flag.label, flag.kind, action, region))
 
-    def _record(
-        self,
-        scope: Scope,
-        findings: list[Finding] | None,
-        counts: list[_Count] | None,
-        budget: Budget | None,
-    ) -> None:
+        query = scope.get("query_string")
+        if query and suspicious(query):
+            for pair in query_hits(query):
+                findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
+                counts.append(("query", pair.kind, "reported", None))
+
+        added = self._pseudonyms(subscriber) if subscriber is not None else ()
+        if added:
+            for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
+                if (
+                    finding.action == "removed"
+                    and finding.kind in PRIORITY
+                    and count[0] not in GUARD_HEADERS
+                ):
+                    findings[position] = finding._replace(action="replaced")
+                    counts[position] = (count[0], count[1], "replaced", count[3])
+        new_headers = None
+        if drop or rewrite or added:
+            new_headers = [rewrite.get(i, line) for i, line in enumerate(headers) if i not in drop]
+            new_headers.extend(added)
+        exhausted = budget is not None and budget.exhausted
+        return _Inspection(new_headers, tuple(findings), counts, exhausted)
+
+    def _pseudonyms(self, subscriber: tuple[int, str, bytes]) -> list[tuple[bytes, bytes]]:
+        """The pseudonym header lines for the chosen identifier (MSISDN first, then IMSI, IMEI)."""
+        _, kind, value = subscriber
+        identifier = pseudonym.normalise(kind, value, self._region)
+        if identifier is None or self._key is None:
+            return []
+        lines = [(pseudonym.HEADER, pseudonym.token(self._key, kind, identifier))]
+        if self._key_previous is not None:
+            previous = pseudonym.token(self._key_previous, kind, identifier)
+            lines.append((pseudonym.HEADER_PREVIOUS, previous))
+        return lines
+
+    def _trusted(self, scope: Scope) -> bool:
+        """Is this request from a trusted gateway (peer address) on a trusted path prefix?"""
+        client = scope.get("client")
+        if not client or not scope.get("path", "").startswith(self._trusted_paths):
+            return False
+        try:
+            address = ipaddress.ip_address(client[0])
+        except ValueError:
+            return False
+        return any(address in network for network in self.config.trusted_sources)
+
+    def _record(self, scope_type: str, scope: Scope, found: _Inspection | None) -> None:
         """Count and log what `_inspect` found. Failures here are counted, never raised."""
         metrics = self._metrics
-        scope_type = scope["type"]
+        flagged = found is not None and bool(found.findings)
         if metrics is not None:
             try:
-                metrics.requests[scope_type, "clean" if findings is None else "flagged"].inc()
-                if budget is not None and budget.exhausted:
-                    metrics.exhausted[scope_type].inc()
-                for label, kind, action, region, _ in counts or ():
-                    metrics.identifier(label, kind, action).inc()
-                    if region is not None:
-                        metrics.number(region).inc()
+                if not flagged:
+                    metrics.clean[scope_type]()
+                else:
+                    metrics.requests[scope_type, "flagged"].inc()
+                if found is not None:
+                    if found.exhausted:
+                        metrics.exhausted[scope_type].inc()
+                    for label, kind, action, region in found.counts:
+                        metrics.identifier(label, kind, action).inc()
+                        if region is not None:
+                            metrics.number(region).inc()
             except Exception:
                 self._fault("metrics")
-        if findings is not None:
+        if flagged:
+            assert found is not None
             try:
-                self._events.flagged(findings, scope)
+                self._events.flagged(found.findings, scope)
             except Exception:
                 self._fault("logging")
 
@@ -216,23 +318,17 @@ class PrivacyGuard:
         prior: tuple[Finding, ...] = scope[SCOPE_KEY]
         reported = {f.header for f in prior if f.action == "reported"}
         if self._strip and reported:
-            headers = scope["headers"]
             try:
-                _, findings, counts, _ = self._inspect(headers)
+                found = self._inspect(scope)
             except Exception:
                 self._fault("names")
                 await _refuse(scope, receive, send)
                 return
-            drop = {
-                line
-                for f, (_, _, _, _, line) in zip(findings or (), counts or (), strict=True)
-                if f.header in reported
-            }
-            if drop:
-                gone = {f.header for f in prior if f.action == "reported"}
+            gone = {f.header for f in found.findings if f.action != "reported"} & reported
+            if gone and found.headers is not None:
                 scope = {
                     **scope,
-                    "headers": [h for i, h in enumerate(headers) if i not in drop],
+                    "headers": found.headers,
                     SCOPE_KEY: tuple(
                         f._replace(action="removed") if f.header in gone else f for f in prior
                     ),
@@ -284,11 +380,29 @@ class PrivacyGuard:
 
         await self.app(scope, receive_and_start, send)
 
+    async def _serve_check(self, scope: Scope, send: Send) -> None:
+        if scope.get("method", "GET") not in ("GET", "HEAD"):
+            await _respond(send, 405, b"Method Not Allowed\n", _ALLOW_GET)
+            return
+        accept = b"".join(v for k, v in scope["headers"] if k.lower() == b"accept")
+        want_json = b"application/json" in accept and b"text/html" not in accept
+        body, content_type = checkpage.render(scope[SCOPE_KEY], want_json)
+        headers = (
+            (b"content-type", content_type),
+            (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"vary", b"accept"),
+        )
+        await _respond(
+            send, 200, b"" if scope.get("method") == "HEAD" else body, headers, len(body)
+        )
+
     async def _serve_metrics(self, scope: Scope, send: Send) -> None:
         method = scope.get("method", "GET")
         if method not in ("GET", "HEAD"):
-            allow = ((b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD"))
-            await _respond(send, 405, b"Method Not Allowed\n", allow)
+            await _respond(send, 405, b"Method Not Allowed\n", _ALLOW_GET)
             return
         try:
             body, content_type = exposition(self._registry)

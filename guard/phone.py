@@ -21,7 +21,15 @@ from typing import NamedTuple
 import phonenumbers
 from phonenumbers import PhoneMetadata
 
-__all__ = ["FIXED", "MOBILE", "OTHER", "PhoneType", "international_type", "national_type"]
+__all__ = [
+    "FIXED",
+    "MOBILE",
+    "OTHER",
+    "PhoneType",
+    "international_type",
+    "national_e164",
+    "national_type",
+]
 
 MOBILE = "mobile"  # MOBILE or FIXED_LINE_OR_MOBILE in phonenumbers' terms
 FIXED = "fixed"
@@ -166,3 +174,14 @@ def warm() -> None:
     """Compile every calling code's metadata now rather than on a request's time."""
     for country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         _territories(country_code)
+
+
+def national_e164(digits: str, region: str) -> str | None:
+    """`digits` in `region`'s national format as E.164, if it is a valid number there."""
+    try:
+        number = phonenumbers.parse(digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

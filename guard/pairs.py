@@ -1,0 +1,86 @@
+"""Identifiers in name=value pairs: Cookie headers and query strings.
+
+Some gateways put the number in a cookie (`User-Identity-Forward-msisdn=…`, FortiOS reads
+`x-up-calling-line-id=…` from one) or a billing flow puts it in the query string. The list of
+names here is deliberately narrower than the header rules: cookies and parameters called `uid`,
+`user_id`, `client_id` or `clid` (think `gclid`, `fbclid`) are everywhere, and removing them
+would log users out or flag every ad click. Only names built on msisdn, imsi, imei/imeisv or
+calling-line count.
+
+A matching cookie pair is removed and the rest of the Cookie header kept byte-for-byte. The query
+string is only reported, never rewritten: URLs are signed, cached and logged upstream already.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+from urllib.parse import unquote_to_bytes
+
+from .catalog import CATALOG, fold, shown
+
+__all__ = ["PairHit", "cookie_hits", "query_hits", "suspicious"]
+
+_NAME = re.compile(
+    r"msisdn|(?:^|-)(?:imsi|imei|imeisv)(?=-|$)|(?:^|-)calling-?line(?:-?id)?(?=-|$)"
+)
+_KIND = {"msisdn": "msisdn", "imsi": "imsi", "imei": "imei", "imeisv": "imei"}
+# Cheap test on the raw bytes before any parsing: every name _NAME accepts contains one of these.
+_MARKERS = (b"msisdn", b"imsi", b"imei", b"calling")
+
+
+class PairHit(NamedTuple):
+    shown: str  # folded, digit-masked cookie or parameter name
+    kind: str
+    rule: str  # catalog or name
+
+
+def suspicious(raw: bytes) -> bool:
+    """Could `raw` (a Cookie value or a query string) hold an identifying name at all?"""
+    low = raw.lower()
+    return any(marker in low for marker in _MARKERS)
+
+
+def _classify(name: bytes) -> PairHit | None:
+    folded = fold(name.decode("latin-1"))
+    match = _NAME.search(folded)
+    if match is None:
+        return None
+    entry = CATALOG.get(folded)
+    if entry is not None:
+        return PairHit(shown(folded), entry.kind, "catalog")
+    stem = match.group(0).strip("-")
+    return PairHit(shown(folded), _KIND.get(stem, "msisdn"), "name")
+
+
+def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
+    """Identifying cookie pairs in one Cookie header, and the header without them.
+
+    The new value is None when every pair was identifying (drop the line), or `value` itself when
+    nothing was.
+    """
+    kept: list[bytes] = []
+    hits: list[PairHit] = []
+    for pair in value.split(b";"):
+        hit = _classify(pair.split(b"=", 1)[0].strip())
+        if hit is None:
+            kept.append(pair)
+        else:
+            hits.append(hit)
+    if not hits:
+        return value, hits
+    if not kept:
+        return None, hits
+    kept[0] = kept[0].lstrip()
+    return b";".join(kept), hits
+
+
+def query_hits(query: bytes) -> list[PairHit]:
+    """Identifying parameter names in a raw query string (reported, never removed)."""
+    hits = []
+    for part in re.split(rb"[&;]", query):
+        name = unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" ")).strip()
+        hit = _classify(name)
+        if hit is not None:
+            hits.append(hit)
+    return hits
