@@ -63,6 +63,8 @@ class Events:
             if key not in self._counts:
                 first.append(finding)
             self._counts[key] += 1
+        if not (self._debug or first):
+            return
         context = {
             "type": scope["type"],
             "method": scope.get("method", "GET"),
@@ -72,7 +74,7 @@ class Events:
             self.logger.debug(
                 EVENT_FOUND, findings=[f._asdict() for f in findings], first=bool(first), **context
             )
-        elif first:
+        else:
             self.logger.info(
                 EVENT_FOUND,
                 findings=[f._asdict() for f in first],
