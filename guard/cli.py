@@ -1,18 +1,174 @@
-"""The `privacy-guard` command line."""
+"""The `privacy-guard` command line: run, demo, check, scan-logs, catalog.
+
+Every command prints identifiers only as a kind and a length, never their digits. Exit status:
+0 success (`check`/`scan-logs`: nothing found), 1 identifiers found, 2 a usage, configuration or
+input error — for `scan-logs` 2 wins when one file could not be read and another had findings.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import bz2
+import dataclasses
+import gzip
+import importlib
 import json
+import lzma
 import os
+import re
 import sys
 import tempfile
-from collections.abc import Sequence
+import traceback
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, NamedTuple
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK
 from .config import ConfigError, GuardConfig
+from .events import Finding
+from .logs import Redactor, configure_logging, redact_text
+from .middleware import SCOPE_KEY, PrivacyGuard, __version__
 
-__all__ = ["main"]
+__all__ = ["main", "serve_app"]
+
+EXIT_CLEAN = 0
+EXIT_FOUND = 1
+EXIT_ERROR = 2
+
+# How `run` hands its target to the app factory that every uvicorn worker imports. Not
+# PRIVACY_GUARD_* names: the guard rejects unknown variables of its own prefix.
+TARGET_ENV = "GUARD_RUN_APP"
+APP_DIR_ENV = "GUARD_RUN_APP_DIR"
+FACTORY_ENV = "GUARD_RUN_FACTORY"
+LOG_LEVEL_ENV = "GUARD_RUN_LOG_LEVEL"
+
+_ENVIRONMENT = """\
+environment:
+  PRIVACY_GUARD_MODE, _EXTRA_HEADERS, _ALLOW_HEADERS, _SCAN_VALUES, _DEFAULT_REGION, _METRICS,
+  _METRICS_PATH, _METRICS_PORT, _METRICS_HOST, _LOG_LEVEL, _LOG_FORMAT configure the guard (see
+  the README); an unknown PRIVACY_GUARD_* variable or a bad value is an error (exit status 2)."""
+
+
+class UsageError(Exception):
+    """A problem the operator can fix; the message says how. Exit status 2."""
+
+
+# --- run and demo ------------------------------------------------------------------------------
+
+
+def _import_target(target: str, app_dir: str, factory: bool) -> Any:
+    """The object `MODULE:ATTRIBUTE` names, imported from `app_dir`; UsageError says what to fix."""
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageError(
+            f"{target!r} is not MODULE:ATTRIBUTE; write it as uvicorn does, e.g. myapp:app "
+            "or package.module:application"
+        )
+    directory = os.path.abspath(app_dir)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise UsageError(
+                f"no module named {exc.name!r} in {directory} or on the Python path; run "
+                "privacy-guard from the directory that contains it, or pass --app-dir DIR"
+            ) from None
+        raise UsageError(_import_failure(module_name)) from None
+    except ConfigError:
+        raise
+    except Exception:
+        raise UsageError(_import_failure(module_name)) from None
+    found: Any = module
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise UsageError(
+                f"module {module_name!r} has no attribute {attribute!r}; name the ASGI "
+                f"application object, e.g. {module_name}:app"
+            ) from None
+    if factory:
+        try:
+            found = found()
+        except Exception:
+            raise UsageError(_import_failure(f"{target} (the factory)")) from None
+    if not callable(found):
+        raise UsageError(
+            f"{target!r} is a {type(found).__name__}, not an ASGI application; if it builds "
+            "one, pass --factory"
+        )
+    return found
+
+
+def _import_failure(what: str) -> str:
+    # The traceback is redacted: an import-time error can quote a configuration value.
+    return redact_text(
+        f"importing {what} failed:\n{traceback.format_exc().rstrip()}\n"
+        f"fix the error above (try: python -c 'import {what.split()[0]}')"
+    )
+
+
+def serve_app() -> ASGIApp:
+    """The app factory every uvicorn worker of `privacy-guard run` imports (factory=True).
+
+    Configures the redacting log pipeline in the worker, imports the target named in
+    GUARD_RUN_APP and wraps it with the guard (unless it already is one).
+    """
+    configure_logging(level=os.environ.get(LOG_LEVEL_ENV) or None)
+    app = _import_target(
+        os.environ[TARGET_ENV],
+        os.environ.get(APP_DIR_ENV, "."),
+        os.environ.get(FACTORY_ENV) == "1",
+    )
+    return app if isinstance(app, PrivacyGuard) else PrivacyGuard(app)
+
+
+def _serve(args: argparse.Namespace, target: str, *, factory: bool = False) -> int:
+    """Validate configuration and target, then hand over to uvicorn (reload off)."""
+    import uvicorn
+
+    config = GuardConfig.from_env()  # a bad environment stops here, before any worker starts
+    level = args.log_level or config.log_level
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.workers > 1 and config.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several workers need shared metric files, or each scrape sees one worker's counts.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="privacy-guard-metrics-")
+    os.environ[TARGET_ENV] = target
+    os.environ[APP_DIR_ENV] = os.path.abspath(args.app_dir)
+    os.environ[FACTORY_ENV] = "1" if factory else "0"
+    os.environ[LOG_LEVEL_ENV] = level
+    # Imported here, so a bad module path fails now with a clear message (exit 2) rather than in
+    # every worker. Several workers each build the app again through `serve_app`.
+    app = serve_app()
+    uvicorn.run(
+        app if args.workers == 1 else "guard.cli:serve_app",
+        factory=args.workers > 1,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        reload=False,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
+        access_log=args.access_log,
+        # None: uvicorn keeps the handlers configure_logging installed (its own would print
+        # request lines unredacted); it only sets its loggers' levels.
+        log_config=None,
+        log_level=level,
+    )
+    return EXIT_CLEAN
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _serve(args, args.app, factory=args.factory)
+
 
 DEMO_CURLS = """\
 privacy-guard demo on http://{host}:{port}  (metrics: http://{host}:{port}/metrics)
@@ -21,28 +177,618 @@ Try (all numbers are fictional):
   curl -s http://{host}:{port}/ -H 'x-up-calling-line-id: 447700900123'
   curl -s http://{host}:{port}/ -H 'X_MSISDN: 447700900456' -H 'x-uidh: T0RBd01EQXdNREF3'
   curl -s http://{host}:{port}/ -H 'x-anything: +61 491 570 006'
+  curl -s 'http://{host}:{port}/?msisdn=61491570006'   # the access log shows msisdn=[msisdn]
   curl -s http://{host}:{port}/metrics | grep privacy_guard_identifiers_total
 """
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import uvicorn
-
     os.environ.setdefault("PRIVACY_GUARD_METRICS_PATH", "/metrics")
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several workers need shared metric files, or each scrape sees one worker's counts.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="privacy-guard-metrics-")
-    GuardConfig.from_env()  # a bad environment stops here, before any worker starts
+    GuardConfig.from_env()
     print(DEMO_CURLS.format(host=args.host, port=args.port), flush=True)
-    uvicorn.run(
-        "guard.demo:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="info",
-        lifespan="on",
+    return _serve(args, "guard.demo:app")
+
+
+# --- check -------------------------------------------------------------------------------------
+
+_REQUEST_LINE = re.compile(rb"^([A-Z][A-Z0-9-]{0,31}) (\S+) HTTP/(\d(?:\.\d)?)\r?$")
+_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_MAX_INPUT = 256 * 1024 * 1024
+
+
+class Line(NamedTuple):
+    name: bytes
+    value: bytes
+    line: int | None  # line number in the input, for text inputs
+
+
+class Request(NamedTuple):
+    source: str  # where it came from: "lines 1-9", "HAR entry 3"
+    method: str | None
+    target: str | None  # path and query (redacted before it is shown)
+    lines: list[Line]
+
+
+class CheckFinding(NamedTuple):
+    where: str  # header, url
+    position: int | None  # 1-based position among the request's header lines
+    line: int | None
+    name: str  # shown: folded, digits masked
+    kind: str
+    length: int
+    action: str  # removed, reported; "kept" for the URL (the guard does not rewrite URLs)
+    rule: str
+
+
+def _read_input(path: str | None) -> bytes:
+    if path is None or path == "-":
+        data = sys.stdin.buffer.read(_MAX_INPUT + 1)
+        where = "standard input"
+    else:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(_MAX_INPUT + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        where = path
+    if len(data) > _MAX_INPUT:
+        raise UsageError(f"{where} is larger than 256 MiB; split it (one HAR per page)")
+    if not data.strip():
+        raise UsageError(
+            f"{where} is empty; give `Name: value` header lines, a raw HTTP request or a HAR file"
+        )
+    return data
+
+
+def parse_requests(data: bytes) -> tuple[str, list[Request]]:
+    """The requests in `data` and its format: "har", "http" or "lines" (detected, in that order)."""
+    text = data.removeprefix(b"\xef\xbb\xbf")
+    if text.lstrip()[:1] == b"{":
+        return "har", _parse_har(text)
+    first = text.lstrip(b"\r\n").split(b"\n", 1)[0]
+    if _REQUEST_LINE.match(first):
+        return "http", _parse_http(text)
+    return "lines", _parse_lines(text)
+
+
+def _parse_har(data: bytes) -> list[Request]:
+    try:
+        har = json.loads(data)
+        entries = har["log"]["entries"]
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(
+            "input starts with '{' but is not valid JSON (expected a HAR file)"
+        ) from None
+    except (KeyError, TypeError):
+        raise UsageError("JSON input is not a HAR file: it has no log.entries list") from None
+    if not isinstance(entries, list):
+        raise UsageError("JSON input is not a HAR file: log.entries is not a list")
+    requests = []
+    for number, entry in enumerate(entries, 1):
+        try:
+            request = entry["request"]
+            headers = request["headers"]
+            lines = [
+                Line(str(h["name"]).encode("latin-1", "replace").lower(), _har_value(h), None)
+                for h in headers
+                # HTTP/2 pseudo-headers (:authority, :path) never reach an ASGI app as headers.
+                if not str(h["name"]).startswith(":")
+            ]
+        except (KeyError, TypeError):
+            raise UsageError(
+                f"HAR entry {number} has no request.headers list of {{name, value}} objects"
+            ) from None
+        url = str(request.get("url", ""))
+        target = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*", "", url) or "/"
+        requests.append(
+            Request(f"HAR entry {number}", str(request.get("method", "")), target, lines)
+        )
+    return requests
+
+
+def _har_value(header: dict[str, Any]) -> bytes:
+    value = str(header["value"])
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _parse_http(data: bytes) -> list[Request]:
+    """One or more raw HTTP/1.1 requests; a body is skipped by its Content-Length."""
+    requests = []
+    rows = data.split(b"\n")
+    index = 0
+    while index < len(rows):
+        if not rows[index].strip():
+            index += 1
+            continue
+        start = index
+        match = _REQUEST_LINE.match(rows[index])
+        if match is None:
+            raise UsageError(
+                f"line {index + 1}: expected a request line such as `GET /path HTTP/1.1`"
+            )
+        index += 1
+        lines: list[Line] = []
+        while index < len(rows) and rows[index].rstrip(b"\r"):
+            row = rows[index].rstrip(b"\r")
+            if row[:1] in (b" ", b"\t") and lines:  # obsolete line folding
+                last = lines[-1]
+                lines[-1] = last._replace(value=last.value + b" " + row.strip())
+            else:
+                lines.append(_header_line(row, index + 1))
+            index += 1
+        index += 1  # the blank line ending the header section
+        length = next((ln.value for ln in lines if ln.name == b"content-length"), b"0").strip()
+        if length.isdigit() and int(length):
+            # Skip the body: count its bytes across the rows it spans.
+            remaining = int(length)
+            while remaining > 0 and index < len(rows):
+                remaining -= len(rows[index]) + 1
+                index += 1
+        requests.append(
+            Request(
+                f"request at line {start + 1}",
+                match.group(1).decode("ascii"),
+                match.group(2).decode("latin-1"),
+                lines,
+            )
+        )
+    return requests
+
+
+def _parse_lines(data: bytes) -> list[Request]:
+    """`Name: value` lines; a blank line starts another request; `#` lines are comments."""
+    requests = []
+    lines: list[Line] = []
+    first = 1
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        row = raw.rstrip(b"\r")
+        if not row.strip():
+            if lines:
+                requests.append(Request(f"lines {first}-{number - 1}", None, None, lines))
+                lines = []
+            first = number + 1
+            continue
+        if row.lstrip().startswith(b"#"):
+            continue
+        if row[:1] in (b" ", b"\t") and lines:
+            last = lines[-1]
+            lines[-1] = last._replace(value=last.value + b" " + row.strip())
+            continue
+        lines.append(_header_line(row, number))
+    if lines:
+        requests.append(Request(f"lines {first}-{number}", None, None, lines))
+    return requests
+
+
+def _header_line(row: bytes, number: int) -> Line:
+    name, sep, value = row.partition(b":")
+    if not sep or not _NAME.match(name.strip()) or name != name.rstrip():
+        raise UsageError(
+            f"line {number} is not a `Name: value` header line; give header lines, a raw "
+            "HTTP request (starting with a line like `GET / HTTP/1.1`) or a HAR file"
+        )
+    # As an HTTP/1.1 server hands them to ASGI: names lower-cased, values stripped.
+    return Line(name.strip().lower(), value.strip(b" \t"), number)
+
+
+class _Recorder:
+    """The app behind the guard in `check`: remembers what the guard reported."""
+
+    def __init__(self) -> None:
+        self.findings: tuple[Finding, ...] = ()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.findings = scope.get(SCOPE_KEY, ())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _through(
+    guard: PrivacyGuard, recorder: _Recorder, request: Request, lines: list[Line]
+) -> tuple[Finding, ...]:
+    path, _, query = (request.target or "/").partition("?")
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method or "GET",
+        "scheme": "http",
+        "path": path or "/",
+        "raw_path": (path or "/").encode("latin-1", "replace"),
+        "query_string": query.encode("latin-1", "replace"),
+        "root_path": "",
+        "headers": [(line.name, line.value) for line in lines],
+        "client": ("127.0.0.1", 0),
+        "server": ("127.0.0.1", 80),
+    }
+    recorder.findings = ()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        return None
+
+    await guard(scope, receive, send)
+    return recorder.findings
+
+
+async def _check_all(config: GuardConfig, requests: list[Request]) -> list[list[CheckFinding]]:
+    """What the middleware does with each request, line by line.
+
+    The guard runs on the whole request (the authoritative findings, with the per-request budget)
+    and on each header line alone, which tells which line each finding belongs to.
+    """
+    recorder = _Recorder()
+    guard = PrivacyGuard(recorder, config=config)
+    redactor = Redactor(config.default_region, config.extra_headers)
+    results = []
+    for request in requests:
+        whole = list(await _through(guard, recorder, request, request.lines))
+        found: list[CheckFinding] = []
+        for position, line in enumerate(request.lines, 1):
+            alone = await _through(guard, recorder, request, [line])
+            if alone and whole and alone[0] == whole[0]:
+                whole.pop(0)
+                finding = alone[0]
+                found.append(
+                    CheckFinding(
+                        "header",
+                        position,
+                        line.line,
+                        finding.header,
+                        finding.kind,
+                        len(line.value),
+                        finding.action,
+                        finding.rule,
+                    )
+                )
+        found.extend(_url_findings(redactor, request.target))
+        results.append(found)
+    return results
+
+
+def _url_findings(redactor: Redactor, target: str | None) -> list[CheckFinding]:
+    if not target:
+        return []
+    return [
+        CheckFinding(
+            "url",
+            None,
+            None,
+            m.name or "-",
+            m.kind,
+            m.end - m.start,
+            "kept",
+            "name" if m.rule == "name" else "value",
+        )
+        for m in redactor.find(target)
+    ]
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = GuardConfig.from_env()
+    # In-process and quiet: no metrics registered or served, only the guard's errors logged.
+    config = dataclasses.replace(config, metrics=False, metrics_path=None, metrics_port=None)
+    configure_logging(level="error")
+    kind_of_input, requests = parse_requests(_read_input(args.file))
+    results = asyncio.run(_check_all(config, requests))
+    total = sum(len(found) for found in results)
+    if args.json:
+        _check_json(config, kind_of_input, requests, results)
+    else:
+        _check_table(config, kind_of_input, requests, results)
+    return EXIT_FOUND if total else EXIT_CLEAN
+
+
+def _check_json(
+    config: GuardConfig,
+    kind_of_input: str,
+    requests: list[Request],
+    results: list[list[CheckFinding]],
+) -> None:
+    findings = [f for found in results for f in found]
+    out = {
+        "schema": "privacy-guard/check/1",
+        "input": kind_of_input,
+        "mode": config.mode,
+        "scan_values": config.scan_values,
+        "catalog_version": CATALOG_VERSION,
+        "requests": [
+            {
+                "source": request.source,
+                "method": request.method,
+                "target": None if request.target is None else redact_text(request.target),
+                "header_lines": len(request.lines),
+                "findings": [
+                    {
+                        "where": f.where,
+                        "position": f.position,
+                        "line": f.line,
+                        "name": f.name,
+                        "kind": f.kind,
+                        "length": f.length,
+                        "action": f.action,
+                        "rule": f.rule,
+                    }
+                    for f in found
+                ],
+            }
+            for request, found in zip(requests, results, strict=True)
+        ],
+        "summary": {
+            "requests": len(requests),
+            "requests_with_findings": sum(1 for found in results if found),
+            "findings": len(findings),
+            "by_kind": dict(Counter(f.kind for f in findings).most_common()),
+            "by_action": dict(Counter(f.action for f in findings).most_common()),
+        },
+    }
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _check_table(
+    config: GuardConfig,
+    kind_of_input: str,
+    requests: list[Request],
+    results: list[list[CheckFinding]],
+) -> None:
+    count = sum(len(found) for found in results)
+    print(
+        f"privacy-guard check: {len(requests)} request(s) from {_INPUT_NAMES[kind_of_input]}, "
+        f"mode {config.mode}, value rules {config.scan_values}, catalog {CATALOG_VERSION}"
     )
-    return 0
+    for request, found in zip(requests, results, strict=True):
+        title = request.source
+        if request.target is not None:
+            title += f": {request.method or ''} {redact_text(request.target)}".rstrip()
+        print(f"\n{title}")
+        if not found:
+            print(f"  clean: nothing in its {len(request.lines)} header line(s) would be removed")
+            continue
+        print(f"  {'where':8} {'name':34} {'kind':17} {'value':10} {'action':9} rule")
+        for f in found:
+            where = f"line {f.line}" if f.line is not None else f.where
+            if f.where == "header" and f.line is None:
+                where = f"#{f.position}"
+            value = f"{f.length} chars"
+            print(f"  {where:8} {f.name:34} {f.kind:17} {value:10} {f.action:9} {f.rule}")
+    removed = sum(1 for found in results for f in found if f.action == "removed")
+    print(
+        f"\n{count} identifier(s) found, {removed} would be removed"
+        + (
+            " (URL findings are kept: the guard does not rewrite URLs, its logs redact them)"
+            if any(f.where == "url" for found in results for f in found)
+            else ""
+        )
+    )
+
+
+_INPUT_NAMES = {"har": "a HAR file", "http": "raw HTTP", "lines": "header lines"}
+
+
+# --- scan-logs ---------------------------------------------------------------------------------
+
+_BLOCK = 1 << 20  # bytes read at a time: memory stays constant whatever the file size
+_SNIFF = 8192  # bytes looked at for NUL, as grep does to call a file binary
+_CUT_AT = b" \t,;&\"'"
+
+
+class FileScan:
+    """What scan-logs found in one file: counts and the first locations, never a value."""
+
+    def __init__(self, path: str, max_locations: int) -> None:
+        self.path = path
+        self.max_locations = max_locations
+        self.lines = 0
+        self.lines_with_findings = 0
+        self.by_kind: Counter[str] = Counter()
+        self.locations: list[tuple[int, list[str]]] = []
+        self.error: str | None = None
+        self.compression: str | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(self.by_kind.values())
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else ("found" if self.count else "clean")
+
+
+def _open_log(path: str) -> tuple[Any, str | None]:
+    """A binary stream of the log's text: gzip, bzip2 and xz by magic bytes, not by name."""
+    if path == "-":
+        return sys.stdin.buffer, None
+    raw = open(path, "rb")  # noqa: SIM115 (returned)
+    magic = raw.read(6)
+    raw.seek(0)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
+    if magic[:3] == b"BZh":
+        return bz2.BZ2File(raw, "rb"), "bzip2"
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw, "rb"), "xz"
+    return raw, None
+
+
+def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream in ~1 MiB pieces that end at a line end (or, for a longer line, at a
+    delimiter), so no identifier is cut in two."""
+    carry = b""
+    while True:
+        chunk = stream.read(_BLOCK)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            cut = max(data.rfind(bytes([c])) for c in _CUT_AT) + 1
+            if cut == 0:
+                cut = len(data)
+        carry = data[cut:]
+        if cut:
+            yield data[:cut]
+
+
+def scan_file(path: str, redactor: Redactor, max_locations: int) -> FileScan:
+    """Scan one log file, streaming; errors are recorded on the result, never raised."""
+    result = FileScan(path, max_locations)
+    try:
+        stream, result.compression = _open_log(path)
+    except FileNotFoundError:
+        result.error = "no such file; check the path"
+        return result
+    except IsADirectoryError:
+        result.error = "is a directory; give the log files in it (e.g. dir/*.log)"
+        return result
+    except OSError as exc:
+        result.error = f"cannot open: {exc.strerror or exc}"
+        return result
+    try:
+        with stream:
+            _scan_stream(stream, redactor, result)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        where = f"after line {result.lines}" if result.lines else "at the start"
+        what = result.compression or "file"
+        result.error = f"{what} data is corrupt or truncated {where} ({type(exc).__name__})"
+    return result
+
+
+def _scan_stream(stream: IO[bytes], redactor: Redactor, result: FileScan) -> None:
+    first = True
+    ended = True  # the last block ended a line
+    last_line = 0
+    for block in _blocks(stream):
+        if first:
+            first = False
+            if b"\x00" in block[:_SNIFF]:
+                result.error = (
+                    "binary file (NUL bytes in its first 8 KiB), not scanned; convert it to "
+                    "text first (journald: journalctl -o json > file)"
+                )
+                return
+        text = block.decode("utf-8", "replace")
+        line = result.lines + 1
+        position = 0
+        for match in redactor.find(text):
+            line += text.count("\n", position, match.start)
+            position = match.start
+            result.by_kind[match.kind] += 1
+            label = match.kind if match.rule == "value" else f"{match.kind} (name {match.name})"
+            if line != last_line:
+                result.lines_with_findings += 1
+                last_line = line
+                if len(result.locations) < result.max_locations:
+                    result.locations.append((line, [label]))
+            elif result.locations and result.locations[-1][0] == line:
+                result.locations[-1][1].append(label)
+        result.lines += text.count("\n")
+        ended = text.endswith("\n")
+    if not ended:
+        result.lines += 1  # a last line without its newline
+
+
+def _scan_logs(args: argparse.Namespace) -> int:
+    config = GuardConfig.from_env()
+    redactor = Redactor(config.default_region, config.extra_headers)
+    if args.max_locations < 0:
+        raise UsageError("--max-locations must be 0 or more")
+    scans = []
+    for path in args.files:
+        scan = scan_file(path, redactor, args.max_locations)
+        scans.append(scan)
+        if not args.json:
+            _print_scan(scan)
+    if args.json:
+        _scan_json(scans)
+    else:
+        _print_total(scans)
+    if any(scan.error for scan in scans):
+        return EXIT_ERROR
+    return EXIT_FOUND if any(scan.count for scan in scans) else EXIT_CLEAN
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in counts.most_common())
+
+
+def _print_scan(scan: FileScan) -> None:
+    name = scan.path
+    if scan.error:
+        print(f"{name}: error: {scan.error}", file=sys.stderr)
+    if scan.count:
+        print(
+            f"{name}: {scan.count} identifier(s) on {scan.lines_with_findings} of {scan.lines} "
+            f"line(s): {_kinds(scan.by_kind)}"
+        )
+        for line, labels in scan.locations:
+            print(f"  {name}:{line}: {', '.join(labels)}")
+        hidden = scan.lines_with_findings - len(scan.locations)
+        if hidden > 0:
+            print(f"  … and {hidden} more line(s) (--max-locations N lists more)")
+    elif not scan.error:
+        print(f"{name}: clean ({scan.lines} line(s))")
+
+
+def _print_total(scans: list[FileScan]) -> None:
+    total: Counter[str] = Counter()
+    for scan in scans:
+        total.update(scan.by_kind)
+    found = sum(1 for scan in scans if scan.count)
+    errors = sum(1 for scan in scans if scan.error)
+    summary = f"total: {sum(total.values())} identifier(s) in {found} of {len(scans)} file(s)"
+    if total:
+        summary += f" ({_kinds(total)})"
+    if errors:
+        summary += f"; {errors} file(s) could not be scanned"
+    print(summary)
+
+
+def _scan_json(scans: list[FileScan]) -> None:
+    total: Counter[str] = Counter()
+    for scan in scans:
+        total.update(scan.by_kind)
+    out = {
+        "schema": "privacy-guard/scan-logs/1",
+        "files": [
+            {
+                "path": scan.path,
+                "status": scan.status,
+                "error": scan.error,
+                "compression": scan.compression,
+                "lines": scan.lines,
+                "identifiers": scan.count,
+                "lines_with_identifiers": scan.lines_with_findings,
+                "by_kind": dict(scan.by_kind.most_common()),
+                "locations": [{"line": line, "found": labels} for line, labels in scan.locations],
+                "locations_truncated": scan.lines_with_findings > len(scan.locations),
+            }
+            for scan in scans
+        ],
+        "total": {
+            "files": len(scans),
+            "files_with_identifiers": sum(1 for scan in scans if scan.count),
+            "files_with_errors": sum(1 for scan in scans if scan.error),
+            "identifiers": sum(total.values()),
+            "by_kind": dict(total.most_common()),
+        },
+    }
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+# --- catalog -----------------------------------------------------------------------------------
+
+
+def _identifying_names() -> list[str]:
+    return sorted({entry.name for entry in CATALOG.values()} | set(CATALOG))
 
 
 def _catalog(args: argparse.Namespace) -> int:
@@ -55,49 +801,287 @@ def _catalog(args: argparse.Namespace) -> int:
         }
         json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
-        return 0
-    print(f"catalog {CATALOG_VERSION}: {len(rows)} identifying headers, {len(LOW_RISK)} low-risk")
-    print(f"{'header':34} {'kind':17} {'risk':7} {'conf.':7} sources")
-    for e in rows:
-        print(f"{e.name:34} {e.kind:17} {e.risk:7} {e.confidence:7} {e.sources}")
-    return 0
+    elif args.format == "nginx":
+        sys.stdout.write(nginx_snippet())
+    elif args.format == "envoy":
+        sys.stdout.write(envoy_snippet())
+    else:
+        print(
+            f"catalog {CATALOG_VERSION}: {len(rows)} identifying headers, {len(LOW_RISK)} low-risk"
+        )
+        print(f"{'header':34} {'kind':17} {'risk':7} {'conf.':7} sources")
+        for e in rows:
+            print(f"{e.name:34} {e.kind:17} {e.risk:7} {e.confidence:7} {e.sources}")
+    return EXIT_CLEAN
+
+
+def nginx_snippet() -> str:
+    names = _identifying_names()
+    head = f"""\
+# privacy-guard catalog {CATALOG_VERSION}: {len(names)} identifying request headers.
+# Generated by `privacy-guard catalog --format nginx`. A second line of defence in front of the
+# app, not a replacement for the guard: name rules (x-*-msisdn, …) and value rules (a phone
+# number in any header) cannot be written as a fixed list.
+#
+# Include it where proxy_pass is, e.g. `location / {{ include privacy-guard.conf; proxy_pass …; }}`.
+# proxy_set_header with an empty value drops the header. nginx inherits proxy_set_header only
+# when a level defines none of its own: a location with its own proxy_set_header lines must
+# include this file too.
+#
+# Keep `underscores_in_headers off;` (the default): nginx then drops every header with an
+# underscore (X_MSISDN, x_up_calling_line_id) and, with `ignore_invalid_headers on;` (also the
+# default), every name with a dot. Turning underscores on lets those spellings through.
+"""
+    return head + "".join(f'proxy_set_header {name} "";\n' for name in names)
+
+
+def envoy_snippet() -> str:
+    names = _identifying_names()
+    head = f"""\
+# privacy-guard catalog {CATALOG_VERSION}: {len(names)} identifying request headers.
+# Generated by `privacy-guard catalog --format envoy`. Put the list in a route configuration,
+# a virtual host or a route (envoy.config.route.v3). A second line of defence, not a
+# replacement for the guard: name and value rules cannot be written as a fixed list.
+# Envoy matches header names case-insensitively; underscore spellings (X_MSISDN) are rejected
+# or dropped by Envoy's default headers_with_underscores_action only if you configure it
+# (REJECT_REQUEST or DROP_HEADER in the HTTP connection manager's common_http_protocol_options).
+"""
+    return head + "request_headers_to_remove:\n" + "".join(f"- {name}\n" for name in names)
+
+
+# --- the parser --------------------------------------------------------------------------------
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=32, width=100)
+
+
+def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> None:
+    server = parser.add_argument_group("server (uvicorn)")
+    server.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
+    server.add_argument(
+        "--port", type=int, default=default_port, help=f"port (default: {default_port})"
+    )
+    server.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default: 1); with more than one, metrics are shared through "
+        "PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set)",
+    )
+    server.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips, as uvicorn does "
+        "(default: on)",
+    )
+    server.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="comma-separated addresses/networks to trust proxy headers from, or '*' "
+        "(default: uvicorn's: $FORWARDED_ALLOW_IPS or 127.0.0.1)",
+    )
+    server.add_argument(
+        "--root-path",
+        default="",
+        metavar="PATH",
+        help="ASGI root_path when mounted below a path prefix (default: none)",
+    )
+    server.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="log one redacted line per request (default: on)",
+    )
+    server.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="default: $PRIVACY_GUARD_LOG_LEVEL or info",
+    )
+    server.add_argument(
+        "--app-dir",
+        default=".",
+        metavar="DIR",
+        help="directory to import the application from (default: the current directory)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privacy-guard",
-        description="Keep carrier-injected subscriber identifiers away from ASGI applications.",
+        formatter_class=_Formatter,
+        description="Keep carrier-injected subscriber identifiers (MSISDN, IMSI, IMEI, tracking "
+        "tokens) away from ASGI applications and their logs.",
+        epilog="exit status:\n  0 success or nothing found, 1 identifiers found (check, "
+        "scan-logs), 2 usage, configuration or input error\n\n"
+        "Run `privacy-guard COMMAND --help` for a command's manual.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        formatter_class=_Formatter,
+        help="serve an ASGI application behind the guard (uvicorn)",
+        description="""\
+Serve the ASGI application MODULE:APP behind the guard with uvicorn (reload off).
+
+The application is wrapped as `PrivacyGuard(app)`, outermost, so nothing in it sees an
+identifying header (an app that already is a PrivacyGuard is served as it is). Logging is
+configured before the server starts: structlog and the stdlib go through one pipeline that
+redacts identifiers (`guard.logs.configure_logging`), and the redacting filter sits on
+uvicorn's access and error loggers — the access log prints `GET /pay?msisdn=[msisdn]`.
+Configuration comes from PRIVACY_GUARD_* variables and is validated before the server
+starts. The module is imported once before serving, so a bad path fails at once.""",
+        epilog=f"""\
+examples:
+  privacy-guard run myapp:app
+  privacy-guard run myproject.asgi:application --host 0.0.0.0 --port 8000 --workers 4
+  PRIVACY_GUARD_MODE=report privacy-guard run main:app --forwarded-allow-ips 10.0.0.0/8
+  privacy-guard run --factory myapp:create_app
+
+{_ENVIRONMENT}
+
+exit status:
+  2  bad configuration, module not found, missing attribute, import error; otherwise uvicorn's""",
+    )
+    run.add_argument("app", metavar="MODULE:APP", help="the application, as uvicorn names it")
+    run.add_argument(
+        "--factory",
+        action="store_true",
+        help="APP is a function that returns the application; call it (in each worker)",
+    )
+    _server_options(run, default_port=8000)
+    run.set_defaults(func=_run)
 
     demo = commands.add_parser(
         "demo",
+        formatter_class=_Formatter,
         help="serve a bundled echo app behind the guard, with metrics at /metrics",
-        description="Serve an app that echoes its request headers, behind the guard (uvicorn). "
-        "Metrics are served at /metrics. Configuration comes from PRIVACY_GUARD_* variables.",
+        description="""\
+Serve a bundled app that echoes the request headers it received, behind the guard (uvicorn),
+and print curl lines to try. Metrics are served at /metrics unless PRIVACY_GUARD_METRICS_PATH
+says otherwise. Logs go through the same redacting pipeline as `run`.""",
+        epilog=_ENVIRONMENT,
     )
-    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    demo.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    _server_options(demo, default_port=8000)
     demo.set_defaults(func=_demo)
+
+    check = commands.add_parser(
+        "check",
+        formatter_class=_Formatter,
+        help="show what the guard would remove from request headers, and why",
+        description="""\
+Read request headers and print what the guard would remove, with the rule that decides:
+catalog (a known carrier header), name (an identifier-shaped name), extra
+(PRIVACY_GUARD_EXTRA_HEADERS) or value (a phone number, IMSI or IMEI in another header).
+The requests run through the middleware itself, in-process, with this environment's
+configuration — the result is what a server would do. Values are shown only as their kind
+and length, never their digits. Identifiers in the request URL are listed too; the guard
+does not rewrite URLs (its logs redact them).
+
+The input format is detected:
+  - a HAR file (browser developer tools: Save all as HAR; log.entries[].request.headers),
+  - a raw HTTP/1.1 request (a request line such as `GET /path HTTP/1.1`, then headers),
+  - `Name: value` lines; a blank line separates requests, `#` starts a comment.""",
+        epilog="""\
+examples:
+  printf 'x-up-calling-line-id: 447700900123\\nx-foo: +61 491 570 006\\n' | privacy-guard check
+  privacy-guard check capture.har --json | jq .summary
+  PRIVACY_GUARD_MODE=report privacy-guard check request.txt
+
+exit status:
+  0 nothing found, 1 identifiers found, 2 unreadable input or bad configuration""",
+    )
+    check.add_argument(
+        "file", nargs="?", metavar="FILE", help="input file (default: standard input; '-' too)"
+    )
+    check.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (schema privacy-guard/check/1, described in the README)",
+    )
+    check.set_defaults(func=_check)
+
+    scan = commands.add_parser(
+        "scan-logs",
+        formatter_class=_Formatter,
+        help="find identifiers in existing log files (plain, JSON lines, gzip)",
+        description="""\
+Find subscriber identifiers in stored logs: phone numbers, IMSIs and IMEIs anywhere in a line
+(the guard's value rules), and the value of any identifying name (`msisdn=…`,
+`"x-up-calling-line-id": "…"`). Prints counts by kind and file:line locations — never a
+value. Plain text and JSON lines are read as text; gzip, bzip2 and xz are recognised by
+their magic bytes. Files are streamed in 1 MiB blocks: memory stays constant on multi-GB
+files. A binary file (NUL bytes in its first 8 KiB) is not scanned and is an error.""",
+        epilog="""\
+examples:
+  privacy-guard scan-logs /var/log/app/*.log /var/log/app/*.gz
+  journalctl -u app -o cat | privacy-guard scan-logs -
+  privacy-guard scan-logs --json access.log | jq .total
+
+exit status:
+  0 nothing found, 1 identifiers found, 2 a file could not be read (wins over 1)""",
+    )
+    scan.add_argument("files", nargs="+", metavar="FILE", help="log files ('-': standard input)")
+    scan.add_argument(
+        "--max-locations",
+        type=int,
+        default=20,
+        metavar="N",
+        help="file:line locations listed per file (default: 20); counts are always complete",
+    )
+    scan.add_argument(
+        "--json", action="store_true", help="print JSON (schema privacy-guard/scan-logs/1)"
+    )
+    scan.set_defaults(func=_scan_logs)
 
     catalog = commands.add_parser(
         "catalog",
-        help="list the packaged header catalog",
-        description="List the identifying headers the guard removes by name.",
+        formatter_class=_Formatter,
+        help="list the header catalog, or emit drop-lists for nginx or Envoy",
+        description="""\
+List the identifying headers the guard removes by name (table, json), or emit a drop-list for
+a reverse proxy in front of the app, as defence in depth: nginx `proxy_set_header NAME "";`
+lines to include next to proxy_pass, or an Envoy `request_headers_to_remove` list.""",
+        epilog="""\
+examples:
+  privacy-guard catalog
+  privacy-guard catalog --format nginx > /etc/nginx/snippets/privacy-guard.conf && nginx -t
+  privacy-guard catalog --format envoy""",
     )
-    catalog.add_argument("--format", choices=["table", "json"], default="table")
+    catalog.add_argument(
+        "--format",
+        choices=["table", "json", "nginx", "envoy"],
+        default="table",
+        help="output format (default: table)",
+    )
     catalog.set_defaults(func=_catalog)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return int(args.func(args))
+        return int(func(args))
     except ConfigError as exc:
         print(f"privacy-guard: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except UsageError as exc:
+        print(f"privacy-guard {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # `privacy-guard check … | head`: the reader went away; not an error of ours.
+        sys.stderr.close()
+        return EXIT_CLEAN
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def _parse(name: str, raw: str) -> Any:
     if name == "metrics_port":
         if not text:
             return None
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise ConfigError(_variable(name), "not a port number", "an integer 1-65535 or empty")
         return int(text)
     if name in ("default_region", "metrics_path", "check_path"):
@@ -127,7 +127,9 @@ def _choice(name: str, value: object, choices: Iterable[str]) -> str:
     allowed = tuple(choices)
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
-    shown = repr(value)[:40] if isinstance(value, str) and len(value) <= 40 else "this value"
+    # Echo only what cannot be a secret or a number: a short word, as typos are.
+    plain = isinstance(value, str) and re.fullmatch(r"[A-Za-z_\- ]{1,20}", value) is not None
+    shown = repr(value) if plain else "this value"
     raise ConfigError(_variable(name), f"{shown} is not accepted", ", ".join(allowed))
 
 
@@ -311,7 +313,7 @@ def _host(value: object) -> str:
         try:
             return str(ipaddress.ip_address(text.strip("[]")))
         except ValueError:
-            if _HOST.fullmatch(text):
+            if _HOST.fullmatch(text) and not re.fullmatch(r"[0-9.]+", text):
                 return text
     raise ConfigError(
         _variable("metrics_host"), "not an address", "an IP address or host name (127.0.0.1)"

@@ -47,7 +47,8 @@ __all__ = ["SCOPE_KEY", "PrivacyGuard"]
 __version__ = "0.1.0"
 
 SCOPE_KEY = "privacy_guard"
-_Count = tuple[str, str, str, str | None]  # metric label, kind, action, region
+# metric label, kind, action, region, index of the header line (None: cookie pair, query)
+_Count = tuple[str, str, str, str | None, int | None]
 
 
 class _Inspection(NamedTuple):
@@ -198,7 +199,7 @@ class PrivacyGuard:
                         findings.append(
                             Finding(f"cookie:{pair.shown}", pair.kind, self._action, pair.rule)
                         )
-                        counts.append(("cookie", pair.kind, self._action, None))
+                        counts.append(("cookie", pair.kind, self._action, None, None))
                     if pairs and self._strip:
                         if cookie is None:
                             drop.add(index)
@@ -236,13 +237,13 @@ class PrivacyGuard:
                     if subscriber is None or rank < subscriber[0]:
                         subscriber = (rank, flag.kind, value)
             findings.append(Finding(flag.shown, flag.kind, action, flag.rule))
-            counts.append((flag.label, flag.kind, action, region))
+            counts.append((flag.label, flag.kind, action, region, index))
 
         query = scope.get("query_string")
         if query and suspicious(query):
             for pair in query_hits(query):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
-                counts.append(("query", pair.kind, "reported", None))
+                counts.append(("query", pair.kind, "reported", None, None))
 
         added = self._pseudonyms(subscriber) if subscriber is not None else ()
         if added:
@@ -253,7 +254,7 @@ class PrivacyGuard:
                     and count[0] not in GUARD_HEADERS
                 ):
                     findings[position] = finding._replace(action="replaced")
-                    counts[position] = (count[0], count[1], "replaced", count[3])
+                    counts[position] = (count[0], count[1], "replaced", count[3], count[4])
         new_headers = None
         if drop or rewrite or added:
             new_headers = [rewrite.get(i, line) for i, line in enumerate(headers) if i not in drop]
@@ -297,7 +298,7 @@ class PrivacyGuard:
                 if found is not None:
                     if found.exhausted:
                         metrics.exhausted[scope_type].inc()
-                    for label, kind, action, region in found.counts:
+                    for label, kind, action, region, _ in found.counts:
                         metrics.identifier(label, kind, action).inc()
                         if region is not None:
                             metrics.number(region).inc()
@@ -324,11 +325,23 @@ class PrivacyGuard:
                 self._fault("names")
                 await _refuse(scope, receive, send)
                 return
-            gone = {f.header for f in found.findings if f.action != "reported"} & reported
-            if gone and found.headers is not None:
+            # Only whole header lines the outer guard reported: this guard's own extra names,
+            # cookie rewrites or pseudonyms are not applied to a scope it did not inspect.
+            drop = {
+                count[4]
+                for finding, count in zip(found.findings, found.counts, strict=True)
+                if finding.header in reported
+                and finding.action != "reported"
+                and count[4] is not None
+            }
+            if drop:
+                headers = scope["headers"]
+                gone = {
+                    found.findings[i].header for i, c in enumerate(found.counts) if c[4] in drop
+                }
                 scope = {
                     **scope,
-                    "headers": found.headers,
+                    "headers": [line for i, line in enumerate(headers) if i not in drop],
                     SCOPE_KEY: tuple(
                         f._replace(action="removed") if f.header in gone else f for f in prior
                     ),

@@ -1,0 +1,681 @@
+"""Keep identifiers out of log lines: a structlog processor, a logging filter and one pipeline.
+
+The guard removes identifying headers before the app sees them, but every log line around the
+app can still carry a number: the access log prints the request target with its query string
+(`/pay?msisdn=…`), an app logs the headers it received, an exception message quotes a value. This
+module finds identifiers in free text and in structured values and replaces each with a marker
+that keeps its kind (`[msisdn]`, `[imsi]`, `[subscriber_token]`, …).
+
+Two rules, both shared with the middleware:
+
+- **Names.** The value of a mapping key, query parameter or `name: value` / `name=value` pair
+  whose name is identifying (catalog, name rules, `PRIVACY_GUARD_EXTRA_HEADERS`) is replaced,
+  whatever it looks like: `msisdn=…`, `"x-up-calling-line-id": "…"`.
+- **Values.** A digit run in any text (optional `+`, `%2B` or `tel:`; single spaces or hyphens
+  between digits; not the tail or head of a longer alphanumeric token; not dotted like an IP
+  address, a version or a decimal) is checked by `guard.detect.scan_value`, the middleware's own
+  value rule: phone number, then IMSI, then IMEI.
+
+Nothing here is configured on import. `configure_logging()` is what `privacy-guard run` and
+`demo` call, and what an application can call at start-up.
+
+Notes:
+    Redaction fails closed: a record whose redaction raised is replaced by a fixed message, never
+    emitted as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, Mapping, MutableMapping
+from typing import IO, Any, NamedTuple
+
+import structlog
+
+from .catalog import CATALOG, SHOWN_MAX, fold, shown
+from .config import LOG_FORMATS, LOG_LEVELS, GuardConfig
+from .detect import Budget, Flag, Names, scan_value
+
+__all__ = [
+    "NAME_STEMS",
+    "SERVER_LOGGERS",
+    "WITHHELD",
+    "Match",
+    "RedactingFilter",
+    "Redactor",
+    "configure_logging",
+    "find_identifiers",
+    "redact_identifiers",
+    "redact_text",
+]
+
+# Loggers of the servers `privacy-guard run` and the examples use. Their records also reach the
+# root handler; a filter on the logger itself covers handlers a server installs of its own.
+SERVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "uvicorn.asgi",
+    "gunicorn",
+    "gunicorn.error",
+    "gunicorn.access",
+    "hypercorn.error",
+    "hypercorn.access",
+)
+WITHHELD = "[log record withheld: privacy-guard could not redact it]"
+
+# --- finding identifiers in text ----------------------------------------------------------------
+
+# A candidate number: 7+ digits with single spaces or hyphens between them. The pattern opens
+# with a digit so the regex engine only tries positions that hold one, and checks what precedes
+# that digit in lookbehinds: not the tail of a token (`ab61491570006`, `x_61491570006`) nor of a
+# dotted run (`1.61491570006`), except `%2B`, the url-encoded `+`. Possessive repeats take the
+# whole run or nothing, so a run that runs into a token (`61491570006x`, `…0006.5`) is skipped,
+# not shortened until it fits. A space-separated group that starts a clock time (`… 10:20`) ends
+# the run, and an ISO date (`2024-01-15`) is never one: a timestamp is not a phone number.
+# A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before the run is taken by `_BEFORE`.
+_NUMBER = re.compile(
+    r"""
+    [0-9]
+    (?:(?<=%2[Bb][0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
+    (?![0-9]{3}-[01][0-9]-[0-3][0-9](?![0-9]))
+    (?:-?[0-9]|[ ](?![0-9]{1,2}:[0-9])[0-9]){6,}+
+    (?![0-9A-Za-z_]|[.][0-9])
+    """,
+    re.VERBOSE,
+)
+_BEFORE = re.compile(
+    r"""
+    (?:(?:\+|%2[Bb]|[Tt][Ee][Ll]:(?:\+|%2[Bb])?)?(?:[0-9]{1,3}[ -]?)?\([0-9]{1,5}\)[ -]?
+      | \+ | %2[Bb] | [Tt][Ee][Ll]:(?:\+|%2[Bb])?
+    )\Z
+    """,
+    re.VERBOSE,
+)
+_GROUP = re.compile(r"[^ ]+")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_PLUS = re.compile(r"%2[Bb]")
+_UNBRACKET = str.maketrans("", "", "()")
+_MAX_GROUPS = 12  # space-separated groups of one run whose sub-runs are tried
+
+# A `name <sep> value` pair: query parameters (`?msisdn=…&`), header lines (`X-MSISDN: …`), JSON
+# and Python reprs (`"x-msisdn": "…"`, `'x-msisdn': '…'`), logfmt (`msisdn=…`), also inside an
+# escaped JSON string (`\"x-msisdn\": \"…\"`). A value that is a number may contain single
+# spaces; any other value runs to the next delimiter.
+_DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
+_KEYED = re.compile(
+    rf"""
+    (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
+    \\?["']?[ \t]*[:=][ \t]*\\?["']?
+    (?P<value>
+        (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
+      | [^{_DELIMITERS}]+
+    )
+    """,
+    re.VERBOSE,
+)
+# Values that say "nothing here" are left as they are, so they are neither hidden nor counted.
+_PLACEHOLDERS = frozenset({"-", "null", "none", "None", "true", "false", "undefined", "nil"})
+
+# Substrings of every name the name rules flag (`guard.detect.name_rule`): a text without any of
+# them and without a catalog or extra name as a token has no identifying `name=value` pair, and
+# the (slower) pair pattern is not run on it. tests/test_logs.py keeps this in step with detect.
+NAME_STEMS = ("msisdn", "mdn", "clid", "calling", "imsi", "imei", "subno", "uidh", "acr", "subnym")
+_NAME_TOKEN = re.compile(r"[a-z0-9-]+")
+_LINES_FROM = 4096  # longer texts are narrowed to the lines that hold a name
+
+_CHECKS_PER_CANDIDATE = 8  # scan_value spends at most 4; a candidate is never cut short
+_NAME_CACHE_MAX = 4096
+
+
+class Match(NamedTuple):
+    """An identifier found in a text: where it is and what it is — never the text itself."""
+
+    start: int
+    end: int
+    kind: str  # msisdn, imsi, imei, subscriber_token, device_id, …
+    rule: str  # "name": the value of an identifying name; "value": the value rule
+    name: str | None  # the identifying name as shown (folded, digits masked) for rule "name"
+
+
+class Redactor:
+    """Finds and replaces identifiers in text and in structured log values.
+
+    `region` enables national-format numbers (as `PRIVACY_GUARD_DEFAULT_REGION` does for the
+    middleware); `extra_headers` are names treated as identifying, like
+    `PRIVACY_GUARD_EXTRA_HEADERS`. An instance is a structlog processor.
+    """
+
+    __slots__ = ("_kinds", "_names", "_stems", "_tokens", "region")
+
+    def __init__(self, region: str | None = None, extra_headers: Iterable[str] = ()) -> None:
+        self.region = region
+        # No allow-list here: an operator who lets a header reach the app still wants it out of
+        # the logs.
+        extra = [fold(name) for name in extra_headers]
+        self._names = Names(extra=extra)
+        self._kinds: dict[str, str | None] = {}
+        self._stems = NAME_STEMS
+        self._tokens = frozenset([*CATALOG, *extra])
+
+    # --- names ---
+
+    def name_kind(self, name: str) -> str | None:
+        """The kind an identifying name (header, parameter, key) carries, or None."""
+        kind = self._kinds.get(name, "")
+        if kind != "":
+            return kind
+        verdict = self._names.classify_folded(fold(name))
+        kind = verdict.kind if isinstance(verdict, Flag) else None
+        if len(self._kinds) < _NAME_CACHE_MAX:
+            self._kinds[name] = kind
+        return kind
+
+    # --- text ---
+
+    def find(self, text: str) -> list[Match]:
+        """Every identifier in `text`, in order, not overlapping."""
+        keyed = self._pairs(text)
+        found = list(keyed)
+        next_pair = 0  # runs and pairs both come in order: the first pair not yet behind a run
+        for run in _NUMBER.finditer(text):
+            start, end = run.span()
+            if start and text[start - 1] in _PREFIX_ENDS:
+                start = _with_prefix(text, start)
+            if keyed:
+                while next_pair < len(keyed) and keyed[next_pair].end <= start:
+                    next_pair += 1
+                if next_pair < len(keyed) and keyed[next_pair].start < end:
+                    continue  # inside the value of an identifying name: already found
+            if _in_uuid(text, start, end):
+                continue
+            candidate = text[start:end]
+            kind = self._check(candidate)
+            if kind is not None:
+                found.append(Match(start, end, kind, "value", None))
+            elif " " in candidate:
+                self._sub_runs(text, start, end, found)
+        if keyed and len(found) > len(keyed):
+            found.sort()
+        return found
+
+    def may_hold_names(self, text: str) -> bool:
+        """False when `text` cannot hold an identifying `name=value` pair: no name-rule stem and
+        no catalog or extra name as a token. Cheap, so the pair pattern runs on few texts."""
+        low = text.lower()
+        for stem in self._stems:
+            if stem in low:
+                return True
+        if "_" in low or "." in low:
+            low = low.replace("_", "-").replace(".", "-")
+        return not self._tokens.isdisjoint(_NAME_TOKEN.findall(low))
+
+    def _pairs(self, text: str) -> list[Match]:
+        if ("=" not in text and ":" not in text) or not self.may_hold_names(text):
+            return []
+        if len(text) <= _LINES_FROM:
+            return self._pairs_in(text, 0, len(text))
+        found: list[Match] = []
+        start = 0
+        size = len(text)
+        while start < size:
+            end = text.find("\n", start)
+            end = size if end < 0 else end + 1
+            if self.may_hold_names(text[start:end]):
+                found.extend(self._pairs_in(text, start, end))
+            start = end
+        return found
+
+    def _pairs_in(self, text: str, start: int, end: int) -> list[Match]:
+        found = []
+        for pair in _KEYED.finditer(text, start, end):
+            value = pair["value"]
+            if value in _PLACEHOLDERS:
+                continue
+            key = pair["key"]
+            kind = self.name_kind(key)
+            if kind is not None:
+                low, high = pair.span("value")
+                found.append(Match(low, high, kind, "name", shown(key)))
+        return found
+
+    def text(self, text: str) -> str:
+        """`text` with every identifier replaced by its marker (`[msisdn]`)."""
+        matches = self.find(text)
+        if not matches:
+            return text
+        parts = []
+        position = 0
+        for match in matches:
+            parts.append(text[position : match.start])
+            parts.append(f"[{match.kind}]")
+            position = match.end
+        parts.append(text[position:])
+        return "".join(parts)
+
+    def _check(self, candidate: str) -> str | None:
+        if "%" in candidate:
+            candidate = _PLUS.sub("+", candidate)
+        if "(" in candidate:
+            # `+44 (0)20 …`: the bracketed 0 is the trunk prefix, dropped when dialled abroad.
+            candidate = candidate.replace("(0)", "").translate(_UNBRACKET)
+        value = candidate.encode("ascii")
+        hit = scan_value(value, Budget(_CHECKS_PER_CANDIDATE, len(value)), self.region)
+        return None if hit is None else hit.kind
+
+    def _sub_runs(self, text: str, start: int, end: int, found: list[Match]) -> None:
+        """A run of space-separated groups that is no identifier as a whole may hold one:
+        `status 3 61491570006` is one run. Try its contiguous groups, longest first."""
+        groups = [g.span() for g in _GROUP.finditer(text, start, end)]
+        count = len(groups)
+        sizes: Iterable[int] = range(count - 1, 0, -1) if count <= _MAX_GROUPS else (1,)
+        taken: list[tuple[int, int]] = []
+        for size in sizes:
+            for first in range(count - size + 1):
+                low, high = groups[first][0], groups[first + size - 1][1]
+                if any(a < high and low < b for a, b in taken):
+                    continue
+                candidate = text[low:high]
+                if sum(c.isdigit() for c in candidate) < 7:
+                    continue
+                kind = self._check(candidate)
+                if kind is not None:
+                    taken.append((low, high))
+                    found.append(Match(low, high, kind, "value", None))
+        if taken:
+            found.sort()
+
+    # --- structured values ---
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        """`value` with identifiers replaced: strings and bytes, mappings (by key and by value),
+        lists, tuples and sets, numbers; anything else by its `repr`, as a renderer would show it.
+        """
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool | float):
+            return value
+        if isinstance(value, int):
+            text = str(value)
+            return value if len(text) < 7 else _same_or(value, text, self.text(text))
+        if isinstance(value, bytes | bytearray):
+            text = bytes(value).decode("latin-1")
+            redacted = self.text(text)
+            return value if redacted == text else redacted.encode("latin-1")
+        if depth >= 16:
+            text = repr(value)
+            return _same_or(value, text, self.text(text))
+        if isinstance(value, Mapping):
+            return self.mapping(value, depth + 1)
+        if isinstance(value, list | tuple):
+            items = self._pair(value)
+            if items is None:
+                items = [self.value(item, depth + 1) for item in value]
+            return tuple(items) if isinstance(value, tuple) else items
+        if isinstance(value, set | frozenset):
+            return {self.value(item, depth + 1) for item in value}
+        text = repr(value)
+        return _same_or(value, text, self.text(text))
+
+    def mapping(self, mapping: Mapping[Any, Any], depth: int = 0) -> dict[Any, Any]:
+        """A copy of `mapping` with the values of identifying keys replaced by a marker, other
+        values redacted, and keys that a client could have chosen made safe to show."""
+        out: dict[Any, Any] = {}
+        for key, item in mapping.items():
+            if isinstance(key, str):
+                kind = self.name_kind(key)
+                safe = _safe_key(key)
+            elif isinstance(key, bytes):
+                kind = self.name_kind(key.decode("latin-1"))
+                safe = _safe_key(key.decode("latin-1"))
+            else:
+                kind, safe = None, key
+            if key in _UNTOUCHED:
+                out[key] = item
+            elif kind is not None and not _placeholder(item):
+                out[safe] = f"[{kind}]"
+            else:
+                out[safe] = self.value(item, depth)
+        return out
+
+    def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
+        """The structlog processor; see `redact_identifiers`."""
+        if not isinstance(event_dict, Mapping):
+            return self.value(event_dict)
+        redacted = self.mapping(event_dict)
+        if isinstance(event_dict, MutableMapping):
+            event_dict.clear()
+            event_dict.update(redacted)
+            return event_dict
+        return redacted
+
+    def _pair(self, value: list[Any] | tuple[Any, ...]) -> list[Any] | None:
+        """A `(name, value)` pair, as ASGI headers and `headers.items()` hold them, whose name
+        is identifying: the name made safe to show and the value replaced by a marker."""
+        if len(value) != 2:
+            return None
+        name = value[0]
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if not isinstance(name, str) or not 0 < len(name) <= 128 or " " in name:
+            return None
+        kind = self.name_kind(name)
+        if kind is None or _placeholder(value[1]):
+            return None
+        return [_safe_key(name) if isinstance(value[0], str) else value[0], f"[{kind}]"]
+
+
+# Left for the exception formatter and ProcessorFormatter (`exc_info` is redacted as the text the
+# formatter makes of it).
+_UNTOUCHED = frozenset({"exc_info", "_record", "_from_structlog"})
+
+
+def _same_or(original: Any, text: str, redacted: str) -> Any:
+    return original if redacted == text else redacted
+
+
+def _placeholder(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, str) and value in _PLACEHOLDERS)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_DIGIT = re.compile(r"[0-9]")
+
+
+def _safe_key(key: str) -> str:
+    """A mapping key as it may be logged. A header or cookie name is client bytes: one with
+    control characters, too long, or with as many digits as a phone number is shown as
+    `catalog.shown` shows names (folded, control bytes dropped, digits masked, capped)."""
+    if len(key) <= SHOWN_MAX and not _CONTROL.search(key) and len(_DIGIT.findall(key)) < 7:
+        return key
+    return shown(key)
+
+
+_PREFIX_ENDS = frozenset("+:)Bb -")
+
+
+def _with_prefix(text: str, start: int) -> int:
+    """Where a number starting at `start` really starts: with its `+`, `%2B` or `tel:` and a
+    bracketed area code (`+1 (201) 555-0123`), when what precedes them ends a token."""
+    before = _BEFORE.search(text, max(0, start - 24), start)
+    if before is None or before.start() == start:
+        return start
+    first = before.start()
+    previous = text[first - 1 : first] if first else ""
+    if previous and (
+        previous.isalnum()
+        or previous == "_"
+        or (previous == "." and text[first - 2 : first - 1].isdigit())
+    ):
+        return start
+    return before.start()
+
+
+def _in_uuid(text: str, start: int, end: int) -> bool:
+    """A group of a UUID is never a phone number, even when it is all digits."""
+    if not (text[start - 1 : start] == "-" or text[end : end + 1] == "-"):
+        return False
+    window = text[max(0, start - 36) : end + 36]
+    offset = max(0, start - 36)
+    return any(
+        u.start() + offset <= start and end <= u.end() + offset for u in _UUID.finditer(window)
+    )
+
+
+_DEFAULT = Redactor()
+
+
+def find_identifiers(text: str, region: str | None = None) -> list[Match]:
+    """Every identifier in `text` (spans, kind, rule; never the digits). See `Redactor.find`."""
+    return (_DEFAULT if region is None else Redactor(region)).find(text)
+
+
+def redact_text(text: str, region: str | None = None) -> str:
+    """`text` with every identifier replaced by a marker that keeps its kind."""
+    return (_DEFAULT if region is None else Redactor(region)).text(text)
+
+
+def redact_identifiers(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """structlog processor: replace identifiers in an event with `[kind]` markers.
+
+    Redacts the values of identifying keys at any depth (a `headers` dict the app logs:
+    `{"x-msisdn": "[msisdn]"}`), phone numbers, IMSIs and IMEIs inside any string (`msg="call
+    [msisdn]"`, `/pay?msisdn=[msisdn]`), lists, tuples and nested dicts; client-chosen keys with
+    control characters or number-like digit runs are shown as `catalog.shown` shows names.
+
+    Where it goes: after every processor that adds or formats text from outside — after
+    `structlog.stdlib.PositionalArgumentsFormatter`, `format_exc_info` / `ExceptionRenderer`
+    and `StackInfoRenderer` — and before anything that renders or emits: before `JSONRenderer`,
+    `ConsoleRenderer`, `KeyValueRenderer`, `LogfmtRenderer`, and before
+    `ProcessorFormatter.wrap_for_formatter` (then put it in `ProcessorFormatter(processors=[…])`
+    too, after its exception formatting, so stdlib records are covered)::
+
+        structlog.configure(processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.format_exc_info,
+            redact_identifiers,                       # <- here
+            structlog.processors.JSONRenderer(),
+        ])
+
+    `exc_info` itself is left for the exception formatter and is only redacted as the text that
+    formatter produces; that is why it has to come first. `configure_logging()` builds this chain
+    for you, with national numbers and extra names from the environment.
+    """
+    return _DEFAULT(logger, method_name, event_dict)
+
+
+# --- the stdlib filter -------------------------------------------------------------------------
+
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """A `logging.Filter` that redacts a record in place and never drops it.
+
+    Redacts `record.msg` and `record.args` — for `uvicorn.access` the args hold the request line
+    `GET /path?msisdn=… HTTP/1.1`, for gunicorn's access log a mapping of atoms — the exception
+    text (rendered once, cached in `exc_text`), `stack_info`, and `extra` attributes. Argument
+    types are kept so `%d` still formats; an integer argument that is an identifier makes the
+    filter render the message and redact it whole.
+
+    Put it on the handler (it then sees records from every logger) and on loggers whose own
+    handlers you do not control: `configure_logging()` does both.
+    """
+
+    def __init__(self, name: str = "", *, redactor: Redactor | None = None) -> None:
+        super().__init__(name)
+        self.redactor = _DEFAULT if redactor is None else redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.__dict__.get(_DONE):
+            return True
+        try:
+            self._redact(record)
+        except Exception:
+            record.msg, record.args = WITHHELD, None
+            record.exc_info = record.exc_text = record.stack_info = None
+        record.__dict__[_DONE] = True
+        return True
+
+    def _redact(self, record: logging.LogRecord) -> None:
+        redactor = self.redactor
+        msg = record.msg
+        if isinstance(msg, str):
+            record.msg = redactor.text(msg)
+        elif isinstance(msg, Mapping):
+            record.msg = redactor.mapping(msg)  # a structlog event on its way to its formatter
+        else:
+            text = str(msg)
+            redacted = redactor.text(text)
+            if redacted != text:
+                record.msg = redacted
+        args = record.args
+        if isinstance(args, Mapping):
+            record.args = redactor.mapping(args)
+        elif isinstance(args, tuple) and args:
+            # `logger.info("header %s: %s", name, value)` is a pair too.
+            pair = redactor._pair(args) if isinstance(args[0], str | bytes) else None
+            redacted_args = (
+                tuple(redactor.value(arg) for arg in args) if pair is None else tuple(pair)
+            )
+            if any(
+                isinstance(old, int) and not isinstance(new, int)
+                for old, new in zip(args, redacted_args, strict=True)
+            ):
+                # `%d` cannot take a marker: render with the original args, then redact.
+                record.msg, record.args = redactor.text(record.getMessage()), None
+            else:
+                record.args = redacted_args
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redactor.text(_FORMATTER.formatException(record.exc_info))
+        if record.exc_text:
+            record.exc_text = redactor.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redactor.text(record.stack_info)
+        for key, item in list(record.__dict__.items()):
+            if key not in _RECORD_FIELDS and not key.startswith("_") and item is not None:
+                record.__dict__[key] = redactor.value(item)
+
+
+_FORMATTER = logging.Formatter()
+_DONE = "_privacy_guard_redacted"
+
+
+# --- one pipeline for structlog and the stdlib --------------------------------------------------
+
+_HANDLER_NAME = "privacy-guard"
+_DROPPED_EXTRAS = frozenset({"color_message"})  # uvicorn's ANSI copy of the format string
+
+
+def _extras(logger: Any, method_name: str, event_dict: Any) -> Any:
+    """Like structlog's ExtraAdder, without private attributes and uvicorn's `color_message`."""
+    record = event_dict.get("_record")
+    if record is not None:
+        for key, item in record.__dict__.items():
+            if (
+                key not in _RECORD_FIELDS
+                and not key.startswith("_")
+                and key not in _DROPPED_EXTRAS
+                and key not in event_dict
+            ):
+                event_dict[key] = item
+    return event_dict
+
+
+def _level(level: str | int) -> int:
+    if isinstance(level, int):
+        return level
+    name = level.strip().lower()
+    if name not in LOG_LEVELS:
+        raise ValueError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
+    return int(getattr(logging, name.upper()))
+
+
+def configure_logging(
+    level: str | int | None = None,
+    format: str | None = None,
+    *,
+    stream: IO[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Route structlog and the stdlib through one redacting pipeline; safe to call again.
+
+    `level` (`debug`, `info`, `warning`, `error`) and `format` (`json`, `console`) default to
+    `PRIVACY_GUARD_LOG_LEVEL` / `PRIVACY_GUARD_LOG_FORMAT`; `PRIVACY_GUARD_DEFAULT_REGION` and
+    `PRIVACY_GUARD_EXTRA_HEADERS` widen what is redacted. Raises `ConfigError` for a bad
+    environment. Output goes to `stream` (default: standard error), one line per event.
+
+    What it sets up:
+      - structlog: contextvars, level, logger name, timestamp, `redact_identifiers`, then
+        handed to the stdlib (`ProcessorFormatter.wrap_for_formatter`);
+      - the root logger: one handler (replacing the one an earlier call installed) with
+        `ProcessorFormatter` — exceptions formatted, redacted again, rendered as JSON or console
+        — and a `RedactingFilter`; other handlers already on the root get the filter too;
+      - `SERVER_LOGGERS` (uvicorn, gunicorn, hypercorn): the filter on each logger and each of
+        their handlers, so a server that installs its own handler still logs redacted lines.
+    """
+    config = GuardConfig.from_env(environ)
+    level = config.log_level if level is None else level
+    format = config.log_format if format is None else format.strip().lower()
+    if format not in LOG_FORMATS:
+        raise ValueError(f"log format {format!r} is not one of {', '.join(LOG_FORMATS)}")
+    numeric = _level(level)
+    redactor = Redactor(config.default_region, config.extra_headers)
+    stream = sys.stderr if stream is None else stream
+
+    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    renderer: Any
+    if format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=_isatty(stream), exception_formatter=structlog.dev.plain_traceback
+        )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            timestamper,
+            _extras,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            redactor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(formatter)
+    log_filter = RedactingFilter(redactor=redactor)
+    handler.addFilter(log_filter)
+
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(old)
+        old.close()
+    for other in root.handlers:
+        _add_filter(other, log_filter)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        _add_filter(logger, log_filter)
+        for own in logger.handlers:
+            _add_filter(own, log_filter)
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            timestamper,
+            structlog.processors.StackInfoRenderer(),
+            redactor,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def _add_filter(target: logging.Handler | logging.Logger, log_filter: RedactingFilter) -> None:
+    """Add `log_filter`, replacing a RedactingFilter an earlier call added."""
+    for old in [f for f in target.filters if isinstance(f, RedactingFilter)]:
+        target.removeFilter(old)
+    target.addFilter(log_filter)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
