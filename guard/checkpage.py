@@ -19,7 +19,7 @@ __all__ = ["render"]
 _ACTIONS = {
     "removed": "removed before the site saw it",
     "replaced": "replaced by a pseudonymous token",
-    "reported": "seen and reported (this site runs the guard in report mode)",
+    "reported": "seen and left in place (reported only)",
 }
 
 _PAGE = """<!doctype html>
@@ -69,8 +69,8 @@ def render(findings: Sequence[Finding], want_json: bool) -> tuple[bytes, bytes]:
         return json.dumps(body).encode(), b"application/json"
     if findings:
         verdict = (
-            f"Your request arrived with {len(findings)} identifying "
-            f"header{'s' if len(findings) != 1 else ''}."
+            f"Your request arrived with {len(findings)} "
+            f"identifier{'s' if len(findings) != 1 else ''} (headers, cookies or URL parameters)."
         )
         page = _PAGE.format(colour="#fde2e1", verdict=verdict, table=_table(findings))
     else:

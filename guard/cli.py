@@ -24,10 +24,11 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, NamedTuple
+from urllib.parse import unquote, unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK
+from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK, shown
 from .config import ConfigError, GuardConfig
 from .events import Finding
 from .logs import Redactor, configure_logging, redact_text
@@ -100,8 +101,9 @@ def _import_target(target: str, app_dir: str, factory: bool) -> Any:
             raise UsageError(_import_failure(f"{target} (the factory)")) from None
     if not callable(found):
         raise UsageError(
-            f"{target!r} is a {type(found).__name__}, not an ASGI application; if it builds "
-            "one, pass --factory"
+            f"{target!r} is not callable ({type(found).__name__}), so not an ASGI "
+            "application; name the application object, or a function that builds it with "
+            "--factory"
         )
     return found
 
@@ -200,6 +202,7 @@ class Line(NamedTuple):
     name: bytes
     value: bytes
     line: int | None  # line number in the input, for text inputs
+    position: int | None = None  # 1-based index in a HAR entry's request.headers
 
 
 class Request(NamedTuple):
@@ -210,13 +213,13 @@ class Request(NamedTuple):
 
 
 class CheckFinding(NamedTuple):
-    where: str  # header, url
-    position: int | None  # 1-based position among the request's header lines
+    where: str  # header, cookie (a pair in a Cookie line), query
+    position: int | None  # 1-based position of its line (in a HAR entry: in request.headers)
     line: int | None
     name: str  # shown: folded, digits masked
     kind: str
     length: int
-    action: str  # removed, reported; "kept" for the URL (the guard does not rewrite URLs)
+    action: str  # removed, reported, replaced (as the middleware's Finding)
     rule: str
 
 
@@ -269,8 +272,8 @@ def _parse_har(data: bytes) -> list[Request]:
             request = entry["request"]
             headers = request["headers"]
             lines = [
-                Line(str(h["name"]).encode("latin-1", "replace").lower(), _har_value(h), None)
-                for h in headers
+                Line(str(h["name"]).encode("latin-1", "replace").lower(), _har_value(h), None, i)
+                for i, h in enumerate(headers, 1)
                 # HTTP/2 pseudo-headers (:authority, :path) never reach an ASGI app as headers.
                 if not str(h["name"]).startswith(":")
             ]
@@ -387,21 +390,28 @@ class _Recorder:
 
 
 async def _through(
-    guard: PrivacyGuard, recorder: _Recorder, request: Request, lines: list[Line]
-) -> tuple[Finding, ...]:
-    path, _, query = (request.target or "/").partition("?")
+    guard: PrivacyGuard,
+    recorder: _Recorder,
+    request: Request,
+    lines: list[Line],
+    *,
+    client: str,
+    query: bool,
+) -> list[Finding]:
+    path, _, query_string = (request.target or "/").partition("?")
+    path = path or "/"
     scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": request.method or "GET",
         "scheme": "http",
-        "path": path or "/",
-        "raw_path": (path or "/").encode("latin-1", "replace"),
-        "query_string": query.encode("latin-1", "replace"),
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "query_string": query_string.encode("latin-1", "replace") if query else b"",
         "root_path": "",
         "headers": [(line.name, line.value) for line in lines],
-        "client": ("127.0.0.1", 0),
+        "client": (client, 50000),
         "server": ("127.0.0.1", 80),
     }
     recorder.findings = ()
@@ -413,60 +423,85 @@ async def _through(
         return None
 
     await guard(scope, receive, send)
-    return recorder.findings
+    return list(recorder.findings)
 
 
-async def _check_all(config: GuardConfig, requests: list[Request]) -> list[list[CheckFinding]]:
+async def _check_all(
+    config: GuardConfig, requests: list[Request], client: str
+) -> list[list[CheckFinding]]:
     """What the middleware does with each request, line by line.
 
-    The guard runs on the whole request (the authoritative findings, with the per-request budget)
-    and on each header line alone, which tells which line each finding belongs to.
+    The guard runs on the whole request (the authoritative findings, with the per-request
+    budget) and on each header line alone, which tells which line each finding belongs to.
+    What is left over belongs to the query string.
     """
     recorder = _Recorder()
     guard = PrivacyGuard(recorder, config=config)
-    redactor = Redactor(config.default_region, config.extra_headers)
     results = []
     for request in requests:
-        whole = list(await _through(guard, recorder, request, request.lines))
+        whole = await _through(guard, recorder, request, request.lines, client=client, query=True)
         found: list[CheckFinding] = []
         for position, line in enumerate(request.lines, 1):
-            alone = await _through(guard, recorder, request, [line])
-            if alone and whole and alone[0] == whole[0]:
-                whole.pop(0)
-                finding = alone[0]
+            position = line.position or position
+            if not whole:
+                break
+            alone = await _through(guard, recorder, request, [line], client=client, query=False)
+            if not alone or whole[: len(alone)] != alone:
+                continue  # clean, or not reached in the whole request (value budget spent)
+            del whole[: len(alone)]
+            for finding in alone:
+                where = finding.header.partition(":")[0] if ":" in finding.header else "header"
+                length = (
+                    _pair_length(line.value, b";", finding.header)
+                    if where == "cookie"
+                    else len(line.value)
+                )
                 found.append(
                     CheckFinding(
-                        "header",
+                        where,
                         position,
                         line.line,
                         finding.header,
                         finding.kind,
-                        len(line.value),
+                        length,
                         finding.action,
                         finding.rule,
                     )
                 )
-        found.extend(_url_findings(redactor, request.target))
+        query = (request.target or "").partition("?")[2].encode("latin-1", "replace")
+        for finding in whole:
+            where = finding.header.partition(":")[0] if ":" in finding.header else "request"
+            length = _pair_length(query, b"&", finding.header) if where == "query" else 0
+            found.append(
+                CheckFinding(
+                    where,
+                    None,
+                    None,
+                    finding.header,
+                    finding.kind,
+                    length,
+                    finding.action,
+                    finding.rule,
+                )
+            )
         results.append(found)
     return results
 
 
-def _url_findings(redactor: Redactor, target: str | None) -> list[CheckFinding]:
-    if not target:
-        return []
-    return [
-        CheckFinding(
-            "url",
-            None,
-            None,
-            m.name or "-",
-            m.kind,
-            m.end - m.start,
-            "kept",
-            "name" if m.rule == "name" else "value",
-        )
-        for m in redactor.find(target)
-    ]
+def _pair_length(raw: bytes, separator: bytes, header: str) -> int:
+    """The length of the value of the first `name=value` pair shown as `header`
+    (`cookie:x-msisdn`, `query:msisdn`); 0 when it cannot be told."""
+    where = header.partition(":")[0]
+    for pair in re.split(rb"[&;]" if where == "query" else separator, raw):
+        name, _, value = pair.partition(b"=")
+        if where == "query":
+            label = shown(unquote(name.decode("latin-1").replace("+", " ")))
+            size = len(unquote_to_bytes(value.replace(b"+", b" ")))
+        else:
+            label, size = shown(name.decode("latin-1")), len(value.strip())
+        if f"{where}:{label}" == header:
+            return size
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -474,8 +509,9 @@ def _check(args: argparse.Namespace) -> int:
     # In-process and quiet: no metrics registered or served, only the guard's errors logged.
     config = dataclasses.replace(config, metrics=False, metrics_path=None, metrics_port=None)
     configure_logging(level="error")
+    config = dataclasses.replace(config, check_path=None)
     kind_of_input, requests = parse_requests(_read_input(args.file))
-    results = asyncio.run(_check_all(config, requests))
+    results = asyncio.run(_check_all(config, requests, args.client))
     total = sum(len(found) for found in results)
     if args.json:
         _check_json(config, kind_of_input, requests, results)
@@ -561,8 +597,9 @@ def _check_table(
     print(
         f"\n{count} identifier(s) found, {removed} would be removed"
         + (
-            " (URL findings are kept: the guard does not rewrite URLs, its logs redact them)"
-            if any(f.where == "url" for found in results for f in found)
+            "; query-string findings are only reported: the guard does not rewrite URLs, "
+            "and its logs redact them"
+            if any(f.where == "query" for found in results for f in found)
             else ""
         )
     )
@@ -1000,6 +1037,13 @@ exit status:
     )
     check.add_argument(
         "file", nargs="?", metavar="FILE", help="input file (default: standard input; '-' too)"
+    )
+    check.add_argument(
+        "--client",
+        default="192.0.2.1",
+        metavar="ADDRESS",
+        help="the client address the requests come from (default: 192.0.2.1, an untrusted "
+        "documentation address); matters only with PRIVACY_GUARD_TRUSTED_SOURCES",
     )
     check.add_argument(
         "--json",

@@ -105,16 +105,21 @@ _MAX_GROUPS = 12  # space-separated groups of one run whose sub-runs are tried
 # escaped JSON string (`\"x-msisdn\": \"…\"`). A value that is a number may contain single
 # spaces; any other value runs to the next delimiter.
 _DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
+_FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfFgGcrsa]"
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
     \\?["']?[ \t]*[:=][ \t]*\\?["']?
     (?P<value>
         (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
-      | [^{_DELIMITERS}]+
+      | (?!{_FORMAT})[^{_DELIMITERS}]+
     )
     """,
     re.VERBOSE,
+)
+# `msisdn=%s` in a logging format string: the name is in the message, the number in an argument.
+_NAMED_FORMAT = re.compile(
+    rf"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})\\?["']?[ \t]*[:=][ \t]*\\?["']?{_FORMAT}"""
 )
 # Values that say "nothing here" are left as they are, so they are neither hidden nor counted.
 _PLACEHOLDERS = frozenset({"-", "null", "none", "None", "true", "false", "undefined", "nil"})
@@ -168,7 +173,9 @@ class Redactor:
         if kind != "":
             return kind
         verdict = self._names.classify_folded(fold(name))
-        kind = verdict.kind if isinstance(verdict, Flag) else None
+        # The guard's own pseudonym header is meant for the app (rate limits, fraud scores) and
+        # holds no number: it is only "identifying" when a client forges it.
+        kind = verdict.kind if isinstance(verdict, Flag) and not verdict.forced else None
         if len(self._kinds) < _NAME_CACHE_MAX:
             self._kinds[name] = kind
         return kind
@@ -364,7 +371,11 @@ class Redactor:
         kind = self.name_kind(name)
         if kind is None or _placeholder(value[1]):
             return None
-        return [_safe_key(name) if isinstance(value[0], str) else value[0], f"[{kind}]"]
+        marker = f"[{kind}]"
+        return [
+            _safe_key(name) if isinstance(value[0], str) else value[0],
+            marker.encode("ascii") if isinstance(value[1], bytes) else marker,
+        ]
 
 
 # Left for the exception formatter and ProcessorFormatter (`exc_info` is redacted as the text the
@@ -501,10 +512,20 @@ class RedactingFilter(logging.Filter):
         record.__dict__[_DONE] = True
         return True
 
+    def _named_argument(self, msg: str) -> bool:
+        return any(
+            self.redactor.name_kind(m["key"]) is not None for m in _NAMED_FORMAT.finditer(msg)
+        )
+
     def _redact(self, record: logging.LogRecord) -> None:
         redactor = self.redactor
         msg = record.msg
-        if isinstance(msg, str):
+        args = record.args
+        if isinstance(msg, str) and args and self._named_argument(msg):
+            # An identifying name in the format, its value in an argument: only the whole
+            # message shows they belong together.
+            record.msg, record.args = redactor.text(record.getMessage()), None
+        elif isinstance(msg, str):
             record.msg = redactor.text(msg)
         elif isinstance(msg, Mapping):
             record.msg = redactor.mapping(msg)  # a structlog event on its way to its formatter
@@ -514,7 +535,9 @@ class RedactingFilter(logging.Filter):
             if redacted != text:
                 record.msg = redacted
         args = record.args
-        if isinstance(args, Mapping):
+        if args is None:
+            pass
+        elif isinstance(args, Mapping):
             record.args = redactor.mapping(args)
         elif isinstance(args, tuple) and args:
             # `logger.info("header %s: %s", name, value)` is a pair too.

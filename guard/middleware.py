@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import checkpage, phone, pseudonym
-from .catalog import CATALOG_VERSION, shown
+from .catalog import CATALOG_VERSION, fold, shown
 from .config import ConfigError, GuardConfig
 from .detect import (
     COOKIE,
@@ -39,7 +39,7 @@ from .events import (
     Events,
 )
 from .metrics import OVERHEAD_SAMPLE, GuardMetrics, exposition, start_listener
-from .pairs import cookie_hits, query_hits, suspicious
+from .pairs import cookie_hits, query_hits, suspicious, suspicious_query
 from .pseudonym import PRIORITY
 
 __all__ = ["SCOPE_KEY", "PrivacyGuard"]
@@ -100,6 +100,7 @@ class PrivacyGuard:
         self._key = config.pseudonym_key
         self._key_previous = config.pseudonym_key_previous
         self._trusted_paths = config.trusted_paths
+        self._trusted_names = frozenset(config.trusted_headers)
         self._check_path = config.check_path
         self._registry = REGISTRY if registry is None else registry
         self._metrics: GuardMetrics | None = None
@@ -154,7 +155,7 @@ class PrivacyGuard:
                 break
             else:
                 query = scope.get("query_string")
-                found = self._inspect(scope) if query and suspicious(query) else None
+                found = self._inspect(scope) if query and suspicious_query(query) else None
         except Exception:
             # Fail closed: a request whose names could not be checked never reaches the app.
             self._fault("names")
@@ -185,7 +186,7 @@ class PrivacyGuard:
         rewrite: dict[int, tuple[bytes, bytes]] = {}
         budget: Budget | None = None
         trusted: bool | None = None
-        subscriber: tuple[int, str, bytes] | None = None  # (priority, kind, value) for a token
+        subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
         for index, (name, value) in enumerate(headers):
             verdict = names.table.get(name)
             if verdict is None:
@@ -218,40 +219,42 @@ class PrivacyGuard:
                     continue
                 if hit is None:
                     continue
-                flag = Flag(shown(name.decode("latin-1")), "other", hit.kind, "value")
+                folded = fold(name.decode("latin-1"))
+                flag = Flag(
+                    shown(folded), "other", hit.kind, "value", folded in self._trusted_names
+                )
                 action = self._value_action
                 region = hit.region if hit.kind == "msisdn" else None
             else:
                 assert isinstance(verdict, Flag)
                 flag = verdict
                 action = "removed" if flag.forced else self._action
-                if flag.trusted and action == "removed":
-                    trusted = self._trusted(scope) if trusted is None else trusted
-                    if trusted:
-                        action = "reported"  # a partner flow from the carrier's own gateway
                 region = calling_region(value) if flag.kind == "msisdn" else None
+            if flag.trusted and action == "removed":
+                trusted = self._trusted(scope) if trusted is None else trusted
+                if trusted:
+                    action = "reported"  # a partner flow from the carrier's own gateway
             if action == "removed":
                 drop.add(index)
                 if self._key is not None and flag.kind in PRIORITY and not flag.forced:
-                    rank = PRIORITY.index(flag.kind)
-                    if subscriber is None or rank < subscriber[0]:
-                        subscriber = (rank, flag.kind, value)
+                    subscribers.append((PRIORITY.index(flag.kind), index, flag.kind, value))
             findings.append(Finding(flag.shown, flag.kind, action, flag.rule))
             counts.append((flag.label, flag.kind, action, region, index))
 
         query = scope.get("query_string")
-        if query and suspicious(query):
+        if query and suspicious_query(query):
             for pair in query_hits(query):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
                 counts.append(("query", pair.kind, "reported", None, None))
 
-        added = self._pseudonyms(subscriber) if subscriber is not None else ()
+        added = self._pseudonyms(sorted(subscribers)) if subscribers else []
         if added:
             for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
                 if (
                     finding.action == "removed"
                     and finding.kind in PRIORITY
                     and count[0] not in GUARD_HEADERS
+                    and count[4] is not None  # header lines; cookie pairs are just removed
                 ):
                     findings[position] = finding._replace(action="replaced")
                     counts[position] = (count[0], count[1], "replaced", count[3], count[4])
@@ -262,27 +265,42 @@ class PrivacyGuard:
         exhausted = budget is not None and budget.exhausted
         return _Inspection(new_headers, tuple(findings), counts, exhausted)
 
-    def _pseudonyms(self, subscriber: tuple[int, str, bytes]) -> list[tuple[bytes, bytes]]:
-        """The pseudonym header lines for the chosen identifier (MSISDN first, then IMSI, IMEI)."""
-        _, kind, value = subscriber
-        identifier = pseudonym.normalise(kind, value, self._region)
-        if identifier is None or self._key is None:
-            return []
-        lines = [(pseudonym.HEADER, pseudonym.token(self._key, kind, identifier))]
-        if self._key_previous is not None:
-            previous = pseudonym.token(self._key_previous, kind, identifier)
-            lines.append((pseudonym.HEADER_PREVIOUS, previous))
-        return lines
+    def _pseudonyms(
+        self, subscribers: list[tuple[int, int, str, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The pseudonym header lines for the first identifier that normalises (MSISDN first,
+        then IMSI, then IMEI; by header order within a kind)."""
+        for _, _, kind, value in subscribers:
+            identifier = pseudonym.normalise(kind, value, self._region)
+            if identifier is None or self._key is None:
+                continue
+            lines = [(pseudonym.HEADER, pseudonym.token(self._key, kind, identifier))]
+            if self._key_previous is not None:
+                previous = pseudonym.token(self._key_previous, kind, identifier)
+                lines.append((pseudonym.HEADER_PREVIOUS, previous))
+            return lines
+        return []
 
     def _trusted(self, scope: Scope) -> bool:
-        """Is this request from a trusted gateway (peer address) on a trusted path prefix?"""
+        """Is this request from a trusted gateway (peer address) on a trusted path?
+
+        A prefix matches whole path segments: `/billing` trusts `/billing` and `/billing/x`, not
+        `/billing-admin`.
+        """
         client = scope.get("client")
-        if not client or not scope.get("path", "").startswith(self._trusted_paths):
+        path = scope.get("path", "")
+        if not client or not any(
+            path == prefix or path.startswith(prefix.rstrip("/") + "/")
+            for prefix in self._trusted_paths
+        ):
             return False
         try:
             address = ipaddress.ip_address(client[0])
         except ValueError:
             return False
+        # A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
+        mapped = getattr(address, "ipv4_mapped", None)
+        address = mapped or address
         return any(address in network for network in self.config.trusted_sources)
 
     def _record(self, scope_type: str, scope: Scope, found: _Inspection | None) -> None:
@@ -397,7 +415,7 @@ class PrivacyGuard:
         if scope.get("method", "GET") not in ("GET", "HEAD"):
             await _respond(send, 405, b"Method Not Allowed\n", _ALLOW_GET)
             return
-        accept = b"".join(v for k, v in scope["headers"] if k.lower() == b"accept")
+        accept = b"".join(v for k, v in scope["headers"] if k.lower() == b"accept").lower()
         want_json = b"application/json" in accept and b"text/html" not in accept
         body, content_type = checkpage.render(scope[SCOPE_KEY], want_json)
         headers = (

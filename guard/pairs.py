@@ -19,7 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 from .catalog import CATALOG, fold, shown
 
-__all__ = ["PairHit", "cookie_hits", "query_hits", "suspicious"]
+__all__ = ["PairHit", "cookie_hits", "query_hits", "suspicious", "suspicious_query"]
 
 _NAME = re.compile(
     r"msisdn|(?:^|-)(?:imsi|imei|imeisv)(?=-|$)|(?:^|-)calling-?line(?:-?id)?(?=-|$)"
@@ -39,6 +39,11 @@ def suspicious(raw: bytes) -> bool:
     """Could `raw` (a Cookie value or a query string) hold an identifying name at all?"""
     low = raw.lower()
     return any(marker in low for marker in _MARKERS)
+
+
+def suspicious_query(query: bytes) -> bool:
+    """`suspicious` for a raw query string, whose names may be percent-encoded (`ms%69sdn`)."""
+    return suspicious(query) or (b"%" in query and suspicious(unquote_to_bytes(query)))
 
 
 def _classify(name: bytes) -> PairHit | None:
@@ -69,7 +74,7 @@ def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
             hits.append(hit)
     if not hits:
         return value, hits
-    if not kept:
+    if not any(pair.strip() for pair in kept):
         return None, hits
     kept[0] = kept[0].lstrip()
     return b";".join(kept), hits

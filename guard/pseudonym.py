@@ -34,22 +34,37 @@ _DIGITS = re.compile(rb"[0-9]+")
 
 
 def normalise(kind: str, value: bytes, region: str | None) -> str | None:
-    """The identifier in canonical form, or None when the value holds no digits."""
-    first = value.split(b",", 1)[0].strip()
-    digits = b"".join(_DIGITS.findall(first)).decode("ascii")
-    if not digits:
+    """The identifier in canonical form, or None when the value holds no digits.
+
+    In a comma-separated value the first item that is a valid number wins, else the first item
+    with digits.
+    """
+    items = [item.strip() for item in value.split(b",")]
+    digit_items = [(item, b"".join(_DIGITS.findall(item)).decode("ascii")) for item in items]
+    digit_items = [(item, digits) for item, digits in digit_items if digits]
+    if not digit_items:
         return None
     if kind == "imei":
-        return digits[:14]
+        return digit_items[0][1][:14]
     if kind != "msisdn":
-        return digits
-    if 8 <= len(digits) <= 15 and phone.international_type(digits) is not None:
-        return "+" + digits
-    if region is not None and not first.startswith((b"+", b"tel:+")):
+        return digit_items[0][1]
+    for item, digits in digit_items:
+        e164 = _e164(item, digits, region)
+        if e164 is not None:
+            return e164
+    return digit_items[0][1]
+
+
+def _e164(item: bytes, digits: str, region: str | None) -> str | None:
+    international = item.startswith((b"+", b"tel:+", b"TEL:+"))
+    if region is not None and not international:
+        # National first: with region US, 2015550123 is a US number, not an Egyptian one.
         e164 = phone.national_e164(digits, region)
         if e164 is not None:
             return e164
-    return digits
+    if 8 <= len(digits) <= 15 and phone.international_type(digits) is not None:
+        return "+" + digits
+    return None
 
 
 def token(key: bytes, kind: str, identifier: str) -> bytes:
