@@ -11,10 +11,11 @@ import contextlib
 import ipaddress
 import sys
 import time
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
 
 from prometheus_client import REGISTRY, CollectorRegistry
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from . import checkpage, phone, pseudonym
 from .catalog import CATALOG_VERSION, fold, shown
@@ -43,6 +44,10 @@ from .pairs import cookie_hits, query_hits, suspicious, suspicious_query
 from .pseudonym import PRIORITY
 
 __all__ = ["SCOPE_KEY", "PrivacyGuard"]
+
+# Any ASGI 3 application. Starlette's `ASGIApp` is too narrow for frameworks with stricter scope
+# types (Litestar), which must still type-check when wrapped.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 __version__ = "0.1.0"
 

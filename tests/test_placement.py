@@ -1,0 +1,404 @@
+"""Where the guard sits decides who sees the headers: outermost, nothing before it does.
+
+- Starlette/FastAPI middleware order: a recording middleware (a stand-in for a request logger,
+  tracer or error reporter) placed inside the guard never sees a carrier header; placed outside,
+  it does. `add_middleware` puts the middleware added *last* outermost.
+- sentry-sdk's Starlette/FastAPI integration patches the framework itself, outside every
+  `add_middleware` layer: with `app = PrivacyGuard(app)` an error event holds no carrier header;
+  with `add_middleware(PrivacyGuard)` (or `Middleware(PrivacyGuard)`) the event carries them.
+  Events are captured by a test transport; nothing is sent anywhere.
+- `privacy-guard run` wraps outermost too: checked live, with sentry-sdk initialised inside the
+  served module.
+- Litestar runs its `middleware=[...]` per route, after routing: an `after_exception` hook sees
+  the raw headers of a request that matched no route unless the guard wraps the Litestar app.
+
+sentry-sdk patches Starlette, FastAPI and every middleware class it meets, for the life of the
+process, so each sentry case runs in a forked child: the app is still called in-process
+(httpx.ASGITransport), and the rest of the suite keeps unpatched classes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import multiprocessing
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from litestar import Litestar, get
+from litestar.middleware import DefineMiddleware
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from support import BIN, clean_env, free_port, serve
+
+from guard import GuardConfig, PrivacyGuard
+
+CARRIER = {"x-up-calling-line-id": "447700900123", "x-msisdn": "447700900456"}
+ORDINARY = {"x-request-id": "req-7f3a", "origin": "https://shop.example"}
+DIGITS = ("447700900123", "447700900456")
+
+
+def guard_options() -> dict[str, Any]:
+    # Defaults (strip mode) regardless of the environment, counted in a registry of the test's own.
+    return {"config": GuardConfig(), "registry": CollectorRegistry()}
+
+
+def request(app: ASGIApp, path: str = "/", method: str = "GET") -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            return await http.request(method, path, headers={**CARRIER, **ORDINARY})
+
+    return asyncio.run(go())
+
+
+def carrier_in(names: set[str]) -> bool:
+    return bool(names & CARRIER.keys())
+
+
+# --- Starlette / FastAPI middleware order ---
+
+
+class Recorder:
+    """Records the header names of every http request: a request logger, tracer or reporter."""
+
+    def __init__(self, app: ASGIApp, seen: list[set[str]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.seen.append({name.decode("latin-1") for name, _ in scope["headers"]})
+        await self.app(scope, receive, send)
+
+
+class Seen:
+    """What the recording middleware and the endpoint saw, per request."""
+
+    def __init__(self) -> None:
+        self.middleware: list[set[str]] = []
+        self.endpoint: list[set[str]] = []
+
+    async def endpoint_route(self, request: Request) -> Response:
+        self.endpoint.append(set(request.headers))
+        return JSONResponse({})
+
+
+def starlette(seen: Seen, middleware: list[Middleware] | None = None) -> Starlette:
+    return Starlette(routes=[Route("/", seen.endpoint_route)], middleware=middleware)
+
+
+def fastapi(seen: Seen) -> FastAPI:
+    api = FastAPI()
+    api.add_api_route("/", seen.endpoint_route)
+    return api
+
+
+def list_guard_first(seen: Seen) -> ASGIApp:
+    return starlette(
+        seen, [Middleware(PrivacyGuard, **guard_options()), Middleware(Recorder, seen.middleware)]
+    )
+
+
+def list_recorder_first(seen: Seen) -> ASGIApp:
+    return starlette(
+        seen, [Middleware(Recorder, seen.middleware), Middleware(PrivacyGuard, **guard_options())]
+    )
+
+
+def list_guard_before_cors_gzip(seen: Seen) -> ASGIApp:
+    return starlette(
+        seen,
+        [
+            Middleware(PrivacyGuard, **guard_options()),
+            Middleware(CORSMiddleware, allow_origins=["https://shop.example"]),
+            Middleware(GZipMiddleware),
+            Middleware(Recorder, seen.middleware),
+        ],
+    )
+
+
+def add_recorder_then_guard(seen: Seen) -> ASGIApp:
+    app = starlette(seen)
+    app.add_middleware(Recorder, seen.middleware)
+    app.add_middleware(PrivacyGuard, **guard_options())  # added last: outermost
+    return app
+
+
+def add_guard_then_recorder(seen: Seen) -> ASGIApp:
+    app = starlette(seen)
+    app.add_middleware(PrivacyGuard, **guard_options())
+    app.add_middleware(Recorder, seen.middleware)  # added last: outermost, sees everything
+    return app
+
+
+def wrap_around_any_order(seen: Seen) -> ASGIApp:
+    return PrivacyGuard(add_guard_then_recorder(seen), **guard_options())
+
+
+def http_logger(seen: Seen, api: FastAPI) -> None:
+    @api.middleware("http")
+    async def log_headers(request: Request, call_next: Callable[..., Any]) -> Any:
+        seen.middleware.append(set(request.headers.keys()))
+        return await call_next(request)
+
+
+def fastapi_add_guard_then_logger(seen: Seen) -> ASGIApp:
+    api = fastapi(seen)
+    api.add_middleware(PrivacyGuard, **guard_options())
+    http_logger(seen, api)  # @app.middleware("http") is add_middleware: outermost
+    return api
+
+
+def fastapi_logger_then_add_guard(seen: Seen) -> ASGIApp:
+    api = fastapi(seen)
+    http_logger(seen, api)
+    api.add_middleware(PrivacyGuard, **guard_options())
+    return api
+
+
+def fastapi_wrapped(seen: Seen) -> ASGIApp:
+    api = fastapi(seen)
+    api.add_middleware(Recorder, seen.middleware)
+    http_logger(seen, api)
+    return PrivacyGuard(api, **guard_options())
+
+
+ORDERS = [
+    # build, does the recording middleware see carrier headers?
+    # Starlette(middleware=[...]): the first entry is the outermost.
+    pytest.param(list_guard_first, False, id="list: guard, recorder"),
+    pytest.param(list_recorder_first, True, id="list: recorder, guard"),
+    pytest.param(list_guard_before_cors_gzip, False, id="list: guard, CORS, GZip, recorder"),
+    # add_middleware: the last one added is the outermost.
+    pytest.param(add_recorder_then_guard, False, id="add recorder, add guard"),
+    pytest.param(add_guard_then_recorder, True, id="add guard, add recorder"),
+    pytest.param(wrap_around_any_order, False, id="PrivacyGuard(app) around any order"),
+    # FastAPI's @app.middleware("http") (BaseHTTPMiddleware) follows add_middleware's rule.
+    pytest.param(fastapi_add_guard_then_logger, True, id="fastapi: add guard, http logger"),
+    pytest.param(fastapi_logger_then_add_guard, False, id="fastapi: http logger, add guard"),
+    pytest.param(fastapi_wrapped, False, id="fastapi: PrivacyGuard(app)"),
+]
+
+
+@pytest.mark.parametrize(("build", "middleware_sees_carrier"), ORDERS)
+def test_middleware_inside_the_guard_never_sees_carrier_headers(
+    build: Callable[[Seen], ASGIApp], middleware_sees_carrier: bool
+) -> None:
+    seen = Seen()
+    response = request(build(seen))
+    assert response.status_code == 200
+    assert seen.middleware, "the recording middleware did not run"
+    assert all(ORDINARY.keys() <= names for names in seen.middleware)
+    assert {carrier_in(names) for names in seen.middleware} == {middleware_sees_carrier}
+    # Wherever the guard sits, the endpoint itself never sees them.
+    assert len(seen.endpoint) == 1
+    assert ORDINARY.keys() <= seen.endpoint[0]
+    assert not carrier_in(seen.endpoint[0])
+
+
+# --- sentry-sdk's Starlette / FastAPI integration ---
+
+
+async def boom(request: Request) -> Response:
+    raise RuntimeError("the app failed")
+
+
+def sentry_app(framework: str, placement: str) -> ASGIApp:
+    app: Starlette
+    if framework == "fastapi":
+        app = FastAPI()
+        app.add_api_route("/boom", boom)
+    else:
+        middleware = [Middleware(PrivacyGuard, **guard_options())] if placement == "list" else []
+        app = Starlette(routes=[Route("/boom", boom)], middleware=middleware)
+    if placement == "add_middleware":
+        app.add_middleware(PrivacyGuard, **guard_options())
+    if placement == "wrap":
+        return PrivacyGuard(app, **guard_options())
+    return app
+
+
+def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dict[str, Any]:
+    """In a forked child: init sentry-sdk, raise in the app, return what would have been sent."""
+    import sentry_sdk
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+    from sentry_sdk.transport import Transport
+
+    envelopes: list[Any] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            envelopes.append(envelope)
+
+    sentry_sdk.init(
+        dsn="http://public@127.0.0.1:9/1",  # a closed port, and the transport never sends
+        transport=Capture,
+        default_integrations=False,
+        integrations=[StarletteIntegration(), FastApiIntegration()],
+        send_default_pii=send_default_pii,
+    )
+    status = request(sentry_app(framework, placement), "/boom").status_code
+    sentry_sdk.flush()
+    events = [item.payload.json for e in envelopes for item in e.items if item.type == "event"]
+    return {
+        "status": status,
+        "requests": [event.get("request", {}) for event in events],
+        "serialized": b"".join(e.serialize() for e in envelopes).decode("utf-8", "replace"),
+    }
+
+
+SENTRY = [
+    # framework, placement, send_default_pii, does the event carry the carrier headers?
+    pytest.param("starlette", "wrap", True, False, id="starlette-wrap"),
+    pytest.param("starlette", "list", True, True, id="starlette-middleware-list"),
+    pytest.param("starlette", "add_middleware", True, True, id="starlette-add_middleware"),
+    pytest.param("fastapi", "wrap", True, False, id="fastapi-wrap"),
+    pytest.param("fastapi", "wrap", False, False, id="fastapi-wrap-no-pii"),
+    pytest.param("fastapi", "add_middleware", True, True, id="fastapi-add_middleware"),
+    pytest.param("fastapi", "add_middleware", False, True, id="fastapi-add_middleware-no-pii"),
+]
+
+
+@pytest.mark.parametrize(("framework", "placement", "send_default_pii", "leaks"), SENTRY)
+def test_sentry_event_holds_carrier_headers_only_when_guard_is_not_outermost(
+    framework: str, placement: str, send_default_pii: bool, leaks: bool
+) -> None:
+    fork = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=fork) as child:
+        sent = child.submit(sentry_events, framework, placement, send_default_pii).result(60)
+    assert sent["status"] == 500
+    assert len(sent["requests"]) == 1, "sentry captured no error event"
+    headers = sent["requests"][0]["headers"]
+    assert headers["x-request-id"] == ORDINARY["x-request-id"]
+    if leaks:
+        # The integration wraps Starlette.__call__, outside every add_middleware layer: it read
+        # the request before the guard ran, and scrubs none of these names.
+        assert {k: headers.get(k) for k in CARRIER} == CARRIER
+    else:
+        assert not carrier_in(set(headers))
+        assert not [d for d in DIGITS if d in sent["serialized"]]
+
+
+SENTRY_MODULE = """
+import os
+import uuid
+
+import sentry_sdk
+from sentry_sdk.integrations.starlette import StarletteIntegration
+from sentry_sdk.transport import Transport
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+
+class FileTransport(Transport):
+    def capture_envelope(self, envelope):  # one file per envelope, renamed once complete
+        path = os.path.join(os.environ["SENTRY_CAPTURE_DIR"], uuid.uuid4().hex)
+        with open(path + ".tmp", "wb") as sink:
+            sink.write(envelope.serialize())
+        os.replace(path + ".tmp", path + ".envelope")
+
+
+sentry_sdk.init(
+    dsn="http://public@127.0.0.1:9/1",
+    transport=FileTransport,
+    default_integrations=False,
+    integrations=[StarletteIntegration()],
+    send_default_pii=True,
+)
+
+
+async def boom(request):
+    raise RuntimeError("the app failed")
+
+
+app = Starlette(routes=[Route("/boom", boom)])
+"""
+
+
+def envelopes(directory: Path) -> str:
+    return "".join(p.read_text("utf-8", "replace") for p in sorted(directory.glob("*.envelope")))
+
+
+@pytest.mark.slow
+def test_sentry_event_holds_no_carrier_header_under_privacy_guard_run(tmp_path: Path) -> None:
+    """An unmodified app that initialises sentry-sdk itself, served by `privacy-guard run`."""
+    (tmp_path / "reported_app.py").write_text(SENTRY_MODULE)
+    capture = tmp_path / "envelopes"
+    capture.mkdir()
+    port = free_port()
+    argv = [str(BIN / "privacy-guard"), "run", "reported_app:app", "--port", str(port)]
+    env = clean_env(SENTRY_CAPTURE_DIR=str(capture))
+    with serve(argv, port=port, env=env, cwd=tmp_path, timeout=60) as server:
+        with httpx.Client(base_url=server.url, timeout=20) as http:
+            response = http.get("/boom", headers={**CARRIER, **ORDINARY})
+        assert response.status_code == 500
+        # The event is captured as the exception leaves the app, just after the 500 is sent.
+        deadline = time.monotonic() + 20
+        while '"x-request-id":"req-7f3a"' not in (sent := envelopes(capture)).replace(" ", ""):
+            assert time.monotonic() < deadline, f"no error event captured: {sent}"
+            time.sleep(0.05)
+    assert not [d for d in DIGITS if d in sent], sent
+    assert not [name for name in CARRIER if name in sent], sent
+    assert not [d for d in DIGITS if d in server.output()], server.output()
+
+
+# --- Litestar: route middleware runs after routing ---
+
+
+@get("/")
+async def litestar_ok() -> dict[str, str]:
+    return {}
+
+
+@get("/boom")
+async def litestar_boom() -> None:
+    raise RuntimeError("the app failed")
+
+
+def litestar(placement: str, hook_saw: list[set[str]]) -> ASGIApp:
+    async def after_exception(exc: Exception, scope: Any) -> None:  # what error reporters use
+        hook_saw.append({name.decode("latin-1") for name, _ in scope["headers"]})
+
+    route_level = [DefineMiddleware(PrivacyGuard, **guard_options())]
+    app = Litestar(
+        route_handlers=[litestar_ok, litestar_boom],
+        after_exception=[after_exception],
+        middleware=route_level if placement == "route middleware" else [],
+    )
+    return PrivacyGuard(app, **guard_options()) if placement == "wrap" else app
+
+
+LITESTAR = [
+    # placement, method, path, status, does the after_exception hook see carrier headers?
+    pytest.param("route middleware", "GET", "/nowhere", 404, True, id="route-middleware-404"),
+    pytest.param("route middleware", "POST", "/", 405, True, id="route-middleware-405"),
+    pytest.param("route middleware", "GET", "/boom", 500, False, id="route-middleware-500"),
+    pytest.param("wrap", "GET", "/nowhere", 404, False, id="wrap-404"),
+    pytest.param("wrap", "POST", "/", 405, False, id="wrap-405"),
+    pytest.param("wrap", "GET", "/boom", 500, False, id="wrap-500"),
+]
+
+
+@pytest.mark.parametrize(("placement", "method", "path", "status", "hook_sees_carrier"), LITESTAR)
+def test_litestar_route_middleware_misses_unrouted_requests(
+    placement: str, method: str, path: str, status: int, hook_sees_carrier: bool
+) -> None:
+    hook_saw: list[set[str]] = []
+    response = request(litestar(placement, hook_saw), path, method)
+    assert response.status_code == status
+    assert len(hook_saw) >= 1, "the after_exception hook did not run"
+    assert all(ORDINARY.keys() <= names for names in hook_saw)
+    assert any(carrier_in(names) for names in hook_saw) is hook_sees_carrier
