@@ -329,8 +329,8 @@ def _item(prefix: bytes | None, digits: str, budget: Budget, region: str | None)
 
 def scan_value(value: bytes, budget: Budget, region: str | None = None) -> Hit | None:
     """The identifier a header value holds, or None. Charges `budget` for what it looks at."""
-    if len(value) < 7 or value.translate(None, _SHAPE_BYTES):
-        return None
+    if len(value) < 7 or (value.translate(None, _SHAPE_BYTES) and b"," not in value):
+        return None  # not one candidate; a list is checked item by item below
     budget.size -= len(value)
     if budget.size < 0:
         budget.exhausted = True
@@ -355,7 +355,7 @@ def calling_region(value: bytes) -> str:
     validation (a value is never parsed just to be counted). NANP numbers report as US.
     """
     digits = value.lstrip(b" +").split(b",", 1)[0].strip()
-    if not 11 <= len(digits) <= 15 or not digits.isdigit():
+    if not 11 <= len(digits) <= 15 or not digits.isdigit() or digits[:1] == b"0":
         return "ZZ"
     for size in (1, 2, 3):
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))

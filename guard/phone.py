@@ -149,8 +149,8 @@ def _typed(country_code: int, number: str) -> PhoneType | None:
 
 def international_type(digits: str) -> PhoneType | None:
     """Type of `digits` read as an international number without its `+` (`61491570006`)."""
-    if not 4 <= len(digits) <= 17:
-        return None
+    if not 4 <= len(digits) <= 17 or digits[0] == "0":
+        return None  # no calling code starts with 0
     for size in (1, 2, 3):
         country_code = int(digits[:size])
         if country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:

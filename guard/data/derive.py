@@ -58,9 +58,11 @@ GENERIC = {
     "cli": "Only in third-party MSISDN lists; as a token 'cli' ends X-Client-Cli or names a tool.",
     "mdn": "MTS India; 'mdn' is a name-rule token, but only as a whole token of the name.",
     "msisdn": "Claro and T-Mobile US send it bare; the whole-token msisdn rule covers it too.",
-    "clientid": "Sprint's token; 'clientid' as a pattern would strip X-IBM-Client-Id.",
+    "clientid": "Sprint's token; 'clientid' as a pattern would strip "
+    "Client-Id and X-IBM-Client-Id.",
     "xid": "Seen in two tracker lists; a pattern would hit X-Request-Xid and friends.",
-    "userip": "Subscriber IP; as a pattern 'ip' would hit X-Real-IP and True-Client-IP.",
+    "userip": "Subscriber IP; as a pattern 'ip' or 'userip' would hit "
+    "X-Real-IP and True-Client-IP.",
     "x-source-id": "Possibly an internal MNO IP; 'source-id' is far too common to be a pattern.",
     "x-subscriber": "Guessed-looking list entry; 'subscriber' alone also names newsletter headers.",
     "x-subscriber-id": "Guessed-looking list entry; kept exact, 'subscriber' is not a stem.",
