@@ -1019,8 +1019,9 @@ catalog (a known carrier header), name (an identifier-shaped name), extra
 (PRIVACY_GUARD_EXTRA_HEADERS) or value (a phone number, IMSI or IMEI in another header).
 The requests run through the middleware itself, in-process, with this environment's
 configuration — the result is what a server would do. Values are shown only as their kind
-and length, never their digits. Identifiers in the request URL are listed too; the guard
-does not rewrite URLs (its logs redact them).
+and length, never their digits. Identifying cookie pairs and query parameters are listed as
+the guard reports them; query parameters are only reported (the guard does not rewrite
+URLs; its logs redact them).
 
 The input format is detected:
   - a HAR file (browser developer tools: Save all as HAR; log.entries[].request.headers),

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import IO, Any, NamedTuple
 
 import structlog
@@ -189,7 +189,10 @@ class Redactor:
         next_pair = 0  # runs and pairs both come in order: the first pair not yet behind a run
         for run in _NUMBER.finditer(text):
             start, end = run.span()
-            if start and text[start - 1] in _PREFIX_ENDS:
+            if start and (
+                text[start - 1] in _PREFIX_ENDS
+                or (text[start - 1] in " -" and text[start - 2 : start - 1] == ")")
+            ):
                 start = _with_prefix(text, start)
             if keyed:
                 while next_pair < len(keyed) and keyed[next_pair].end <= start:
@@ -224,15 +227,24 @@ class Redactor:
             return []
         if len(text) <= _LINES_FROM:
             return self._pairs_in(text, 0, len(text))
+        # A long text (a block of a log file): only the lines around a stem or a name.
+        low = text.lower()
+        if len(low) != len(text):  # a few characters lower-case to two: positions would drift
+            return [m for line in _line_spans(text) for m in self._pairs_in(text, *line)]
+        folded = low.replace("_", "-").replace(".", "-")
+        needles = [*self._stems, *self._tokens.intersection(_NAME_TOKEN.findall(folded))]
+        lines: set[tuple[int, int]] = set()
+        for needle in needles:
+            at = folded.find(needle)
+            while at >= 0:
+                start = text.rfind("\n", 0, at) + 1
+                end = text.find("\n", at)
+                end = len(text) if end < 0 else end + 1
+                lines.add((start, end))
+                at = folded.find(needle, end)
         found: list[Match] = []
-        start = 0
-        size = len(text)
-        while start < size:
-            end = text.find("\n", start)
-            end = size if end < 0 else end + 1
-            if self.may_hold_names(text[start:end]):
-                found.extend(self._pairs_in(text, start, end))
-            start = end
+        for start, end in sorted(lines):
+            found.extend(self._pairs_in(text, start, end))
         return found
 
     def _pairs_in(self, text: str, start: int, end: int) -> list[Match]:
@@ -263,6 +275,8 @@ class Redactor:
         return "".join(parts)
 
     def _check(self, candidate: str) -> str | None:
+        if len(candidate) < 10 and self.region is None and candidate[0].isdigit():
+            return None  # bare and under 10 digits: only a national number could be that short
         if "%" in candidate:
             candidate = _PLUS.sub("+", candidate)
         if "(" in candidate:
@@ -296,9 +310,10 @@ class Redactor:
 
     # --- structured values ---
 
-    def value(self, value: Any, depth: int = 0) -> Any:
+    def value(self, value: Any, depth: int = 0, names: bool = False) -> Any:
         """`value` with identifiers replaced: strings and bytes, mappings (by key and by value),
         lists, tuples and sets, numbers; anything else by its `repr`, as a renderer would show it.
+        `names`: `value` is a collection of header, cookie or parameter names (see `mapping`).
         """
         if isinstance(value, str):
             return self.text(value)
@@ -315,37 +330,66 @@ class Redactor:
             text = repr(value)
             return _same_or(value, text, self.text(text))
         if isinstance(value, Mapping):
-            return self.mapping(value, depth + 1)
+            return self.mapping(value, depth + 1, names)
         if isinstance(value, list | tuple):
-            items = self._pair(value)
+            items = self._pair(value, names)
             if items is None:
-                items = [self.value(item, depth + 1) for item in value]
+                items = [self.value(item, depth + 1, names) for item in value]
             return tuple(items) if isinstance(value, tuple) else items
         if isinstance(value, set | frozenset):
             return {self.value(item, depth + 1) for item in value}
         text = repr(value)
         return _same_or(value, text, self.text(text))
 
-    def mapping(self, mapping: Mapping[Any, Any], depth: int = 0) -> dict[Any, Any]:
-        """A copy of `mapping` with the values of identifying keys replaced by a marker, other
-        values redacted, and keys that a client could have chosen made safe to show."""
+    def mapping(
+        self, mapping: Mapping[Any, Any], depth: int = 0, names: bool = False
+    ) -> dict[Any, Any]:
+        """A copy of `mapping`: the values of identifying keys replaced by a marker, other values
+        redacted, keys a client could have chosen made safe to show.
+
+        Keys of a mapping logged as `headers`, `cookies` or `query` (and their `request_`,
+        `response_`, `raw_` forms) are names a client sent: they are shown as the guard shows
+        names (`catalog.shown`: folded, control bytes dropped, digits masked, capped). Other keys
+        only when they hold control characters, are longer than 64 characters or hold as many
+        digits as a phone number.
+        """
         out: dict[Any, Any] = {}
         for key, item in mapping.items():
-            if isinstance(key, str):
-                kind = self.name_kind(key)
-                safe = _safe_key(key)
-            elif isinstance(key, bytes):
-                kind = self.name_kind(key.decode("latin-1"))
-                safe = _safe_key(key.decode("latin-1"))
-            else:
-                kind, safe = None, key
             if key in _UNTOUCHED:
                 out[key] = item
-            elif kind is not None and not _placeholder(item):
-                out[safe] = f"[{kind}]"
+                continue
+            text = key.decode("latin-1") if isinstance(key, bytes) else key
+            if not isinstance(text, str):
+                out[key] = self.value(item, depth)
+                continue
+            kind = self.name_kind(text)
+            safe_text = shown(text) if names else _safe_key(text)
+            safe = key if safe_text == text else safe_text
+            if kind is not None and not _placeholder(item):
+                out[safe] = _marker(kind, item)
             else:
-                out[safe] = self.value(item, depth)
+                out[safe] = self.value(item, depth, fold(text) in _NAMED)
         return out
+
+    def _pair(self, value: list[Any] | tuple[Any, ...], names: bool = False) -> list[Any] | None:
+        """A `(name, value)` pair, as ASGI headers and `headers.items()` hold them: the name made
+        safe to show and, when it is identifying, the value replaced by a marker. None when
+        `value` is not such a pair or there is nothing to change."""
+        if len(value) != 2:
+            return None
+        first = value[0]
+        name = first.decode("latin-1") if isinstance(first, bytes) else first
+        if not isinstance(name, str) or not 0 < len(name) <= 128 or " " in name:
+            return None
+        kind = self.name_kind(name)
+        safe = shown(name) if names else _safe_key(name)
+        if safe != name:
+            first = safe.encode("latin-1") if isinstance(first, bytes) else safe
+        elif kind is None or _placeholder(value[1]):
+            return None
+        if kind is None or _placeholder(value[1]):
+            return [first, self.value(value[1])]
+        return [first, _marker(kind, value[1])]
 
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         """The structlog processor; see `redact_identifiers`."""
@@ -358,24 +402,18 @@ class Redactor:
             return event_dict
         return redacted
 
-    def _pair(self, value: list[Any] | tuple[Any, ...]) -> list[Any] | None:
-        """A `(name, value)` pair, as ASGI headers and `headers.items()` hold them, whose name
-        is identifying: the name made safe to show and the value replaced by a marker."""
-        if len(value) != 2:
-            return None
-        name = value[0]
-        if isinstance(name, bytes):
-            name = name.decode("latin-1")
-        if not isinstance(name, str) or not 0 < len(name) <= 128 or " " in name:
-            return None
-        kind = self.name_kind(name)
-        if kind is None or _placeholder(value[1]):
-            return None
-        marker = f"[{kind}]"
-        return [
-            _safe_key(name) if isinstance(value[0], str) else value[0],
-            marker.encode("ascii") if isinstance(value[1], bytes) else marker,
-        ]
+
+# Mappings (and lists of pairs) whose keys are names a client sent.
+_NAMED = frozenset(
+    f"{prefix}{what}"
+    for prefix in ("", "request-", "response-", "raw-")
+    for what in ("headers", "cookies", "cookie", "query", "query-params", "params")
+)
+
+
+def _marker(kind: str, value: Any) -> Any:
+    marker = f"[{kind}]"
+    return marker.encode("ascii") if isinstance(value, bytes) else marker
 
 
 # Left for the exception formatter and ProcessorFormatter (`exc_info` is redacted as the text the
@@ -404,7 +442,16 @@ def _safe_key(key: str) -> str:
     return shown(key)
 
 
-_PREFIX_ENDS = frozenset("+:)Bb -")
+_PREFIX_ENDS = frozenset("+:)Bb")
+
+
+def _line_spans(text: str) -> Iterator[tuple[int, int]]:
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield start, end
+        start = end
 
 
 def _with_prefix(text: str, start: int) -> int:
@@ -541,7 +588,11 @@ class RedactingFilter(logging.Filter):
             record.args = redactor.mapping(args)
         elif isinstance(args, tuple) and args:
             # `logger.info("header %s: %s", name, value)` is a pair too.
-            pair = redactor._pair(args) if isinstance(args[0], str | bytes) else None
+            first = args[0]
+            named = (
+                len(args) == 2 and isinstance(first, str) and redactor.name_kind(first) is not None
+            )
+            pair = redactor._pair(args) if named else None
             redacted_args = (
                 tuple(redactor.value(arg) for arg in args) if pair is None else tuple(pair)
             )

@@ -128,7 +128,29 @@ def _territories(country_code: int) -> tuple[_Territory, ...]:
     return found
 
 
+_LENGTHS: dict[int, frozenset[int]] = {}
+
+
+def _lengths(country_code: int) -> frozenset[int]:
+    """Every national-number length any territory of the calling code allows (empty: any)."""
+    found = _LENGTHS.get(country_code)
+    if found is None:
+        lengths: set[int] = set()
+        for t in _territories(country_code):
+            if t.general is None:
+                continue
+            if not t.general[1]:
+                lengths = set()
+                break
+            lengths |= t.general[1]
+        found = _LENGTHS[country_code] = frozenset(lengths)
+    return found
+
+
 def _typed(country_code: int, number: str) -> PhoneType | None:
+    lengths = _lengths(country_code)
+    if lengths and len(number) not in lengths:
+        return None  # cheap reject: NANP alone has 25 territories to try
     territories = _territories(country_code)
     if len(territories) == 1:
         kind = _kind(number, territories[0])
@@ -173,7 +195,7 @@ def national_type(digits: str, region: str) -> PhoneType | None:
 def warm() -> None:
     """Compile every calling code's metadata now rather than on a request's time."""
     for country_code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-        _territories(country_code)
+        _lengths(country_code)
 
 
 def national_e164(digits: str, region: str) -> str | None:

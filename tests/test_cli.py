@@ -1,0 +1,610 @@
+"""The operator's command line: check, scan-logs, catalog, and run's errors (its server is in
+test_run_server.py). Sample inputs are in tests/data; every number in them is fictional."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import http.server
+import io
+import json
+import logging
+import lzma
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+import yaml
+from conftest import RecordingApp, call, http_scope
+from support import BIN, free_port, require_tool, serve
+
+from guard import GuardConfig, PrivacyGuard
+from guard.catalog import CATALOG
+from guard.cli import (
+    APP_DIR_ENV,
+    FACTORY_ENV,
+    LOG_LEVEL_ENV,
+    TARGET_ENV,
+    envoy_snippet,
+    main,
+    nginx_snippet,
+    parse_requests,
+)
+from guard.logs import SERVER_LOGGERS
+
+DATA = Path(__file__).parent / "data"
+# Every identifier in the sample files, as digits: none may ever be printed.
+IDENTIFIERS = [
+    "61491570006",
+    "61491570007",
+    "61491570008",
+    "447700900123",
+    "447700900124",
+    "447700900125",
+    "12015550123",
+    "310150123456789",
+    "490154203237518",
+    "T0RBd01EQXdNREF3",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No PRIVACY_GUARD_* from the caller; logging and run's variables restored afterwards."""
+    for name in [n for n in os.environ if n.startswith("PRIVACY_GUARD_")]:
+        monkeypatch.delenv(name)
+    for name in (TARGET_ENV, APP_DIR_ENV, FACTORY_ENV, LOG_LEVEL_ENV):
+        monkeypatch.setenv(name, "unset")
+        monkeypatch.delenv(name)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    filters = {name: logging.getLogger(name).filters[:] for name in SERVER_LOGGERS}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, kept in filters.items():
+        logging.getLogger(name).filters = kept
+    structlog.reset_defaults()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_no_identifier(text: str) -> None:
+    digits = re.sub(r"[\s+-]", "", text)
+    for identifier in IDENTIFIERS:
+        assert identifier not in digits, identifier
+
+
+# --- check ----------------------------------------------------------------------------------------
+
+CHECKED = [
+    (
+        "chrome.har",
+        [
+            ("query", None, "query:msisdn", "msisdn", 11, "reported", "catalog"),
+            ("cookie", 8, "cookie:x-msisdn", "msisdn", 12, "removed", "catalog"),
+            ("header", 13, "x-device-ref", "msisdn", 15, "removed", "value"),
+            ("header", 14, "x-up-calling-line-id", "msisdn", 12, "removed", "catalog"),
+        ],
+    ),
+    (
+        "request.http",
+        [
+            ("header", 3, "x-nokia-msisdn", "msisdn", 12, "removed", "catalog"),
+            ("header", 4, "x-imsi", "imsi", 15, "removed", "catalog"),
+            ("header", 6, "x-handset", "imei", 15, "removed", "value"),
+        ],
+    ),
+    (
+        "headers.txt",
+        [
+            ("header", 2, "x-up-calling-line-id", "msisdn", 12, "removed", "catalog"),
+            ("header", 3, "x-uidh", "subscriber_token", 16, "removed", "catalog"),
+            ("header", 3, "x-callback", "msisdn", 15, "removed", "value"),
+        ],
+    ),
+    ("clean-headers.txt", []),
+]
+
+
+def check_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+    code, out, err = run_cli(capsys, "check", "--json", *argv)
+    assert err == ""
+    return code, json.loads(out)
+
+
+@pytest.mark.parametrize(("name", "expected"), CHECKED)
+def test_check_sample_files(
+    capsys: pytest.CaptureFixture[str], name: str, expected: list[tuple[Any, ...]]
+) -> None:
+    code, report = check_json(capsys, str(DATA / name))
+    found = [
+        (f["where"], f["position"], f["name"], f["kind"], f["length"], f["action"], f["rule"])
+        for request in report["requests"]
+        for f in request["findings"]
+    ]
+    assert sorted(found, key=str) == sorted(expected, key=str)
+    assert code == (1 if expected else 0)
+    assert report["summary"]["findings"] == len(expected)
+
+
+@pytest.mark.parametrize("name", [name for name, _ in CHECKED])
+def test_check_never_prints_a_value(capsys: pytest.CaptureFixture[str], name: str) -> None:
+    for argv in (["check", str(DATA / name)], ["check", "--json", str(DATA / name)]):
+        _, out, err = run_cli(capsys, *argv)
+        assert_no_identifier(out + err)
+
+
+def test_check_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "check", str(DATA / "request.http"))
+    assert code == 1
+    assert "request at line 1: POST /api/subscribe?plan=basic" in out
+    assert re.search(r"line 4 +x-nokia-msisdn +msisdn +12 chars +removed +catalog", out)
+    assert re.search(r"line 7 +x-handset +imei +15 chars +removed +value", out)
+    assert "3 identifier(s) found, 3 would be removed" in out
+
+
+def test_check_har_detects_the_format_and_redacts_the_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = check_json(capsys, str(DATA / "chrome.har"))
+    assert code == 1
+    assert report["input"] == "har"
+    first = report["requests"][0]
+    assert first["target"] == "/pay?msisdn=[msisdn]&amount=4.99"
+    assert first["method"] == "GET"
+    # HTTP/2 pseudo-headers (:authority, :path, …) are not header lines an app receives
+    assert first["header_lines"] == 13
+
+
+def test_check_reads_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = b"X-Up-Calling-Line-Id: 447700900123\nAccept: */*\n"
+    for argv in ([], ["-"]):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text)))
+        code, report = check_json(capsys, *argv)
+        assert code == 1
+        assert report["input"] == "lines"
+        assert [f["name"] for f in report["requests"][0]["findings"]] == ["x-up-calling-line-id"]
+
+
+ENVIRONMENTS = [
+    {},
+    {"PRIVACY_GUARD_MODE": "report"},
+    {"PRIVACY_GUARD_SCAN_VALUES": "report"},
+    {"PRIVACY_GUARD_SCAN_VALUES": "off"},
+    {"PRIVACY_GUARD_ALLOW_HEADERS": "x-up-calling-line-id"},
+    {"PRIVACY_GUARD_EXTRA_HEADERS": "x-handset,accept"},
+]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+@pytest.mark.parametrize("name", [name for name, _ in CHECKED])
+def test_check_is_what_the_middleware_does(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    registry: Any,
+    env: dict[str, str],
+    name: str,
+) -> None:
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    _, report = check_json(capsys, str(DATA / name))
+    config = GuardConfig.from_env(env)
+    _, requests = parse_requests((DATA / name).read_bytes())
+    for request, reported in zip(requests, report["requests"], strict=True):
+        app = RecordingApp()
+        guard = PrivacyGuard(app, config=config, registry=registry)
+        path, _, query = (request.target or "/").partition("?")
+        scope = http_scope([(line.name, line.value) for line in request.lines], path=path)
+        scope["query_string"] = query.encode()
+        call(guard, scope)
+        expected = [tuple(f) for f in app.scope["privacy_guard"]]
+        assert [
+            (f["name"], f["kind"], f["action"], f["rule"]) for f in reported["findings"]
+        ] == expected
+
+
+CHECK_ERRORS = [
+    (b"", "is empty"),
+    (b"   \n\n", "is empty"),
+    (b"this is not a header\n", "line 1 is not a `Name: value` header line"),
+    (b"Host: a\nbad header: x\n", "line 2 is not"),
+    (b'{"not": "a har"}', "not a HAR file"),
+    (b"{broken json", "not valid JSON"),
+    (b'{"log": {"entries": [{"request": {}}]}}', "HAR entry 1 has no request.headers"),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nnot a request line\r\n", "expected a request line"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), CHECK_ERRORS)
+def test_check_input_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, message: str
+) -> None:
+    path = tmp_path / "input"
+    path.write_bytes(data)
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+def test_check_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_cli(capsys, "check", str(tmp_path / "nope.har"))
+    assert code == 2
+    assert "cannot read" in err
+    assert "No such file" in err
+
+
+def test_check_bad_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRIVACY_GUARD_MOD", "strip")
+    code, _, err = run_cli(capsys, "check", str(DATA / "headers.txt"))
+    assert code == 2
+    assert "did you mean PRIVACY_GUARD_MODE" in err
+
+
+def test_check_trusted_client(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_SOURCES", "10.20.0.0/16")
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_PATHS", "/partner/")
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_HEADERS", "x-msisdn")
+    path = tmp_path / "partner.http"
+    path.write_bytes(b"GET /partner/login HTTP/1.1\r\nHost: a\r\nX-Msisdn: 447700900123\r\n\r\n")
+    actions = {}
+    for client in ("192.0.2.1", "10.20.1.2"):
+        _, report = check_json(capsys, "--client", client, str(path))
+        actions[client] = report["requests"][0]["findings"][0]["action"]
+    assert actions == {"192.0.2.1": "removed", "10.20.1.2": "reported"}
+
+
+# --- scan-logs ------------------------------------------------------------------------------------
+
+SCANNED = [
+    (
+        "app.log",
+        {"msisdn": 3, "imei": 1, "imsi": 1},
+        [
+            (2, ["msisdn (name msisdn)"]),
+            (4, ["msisdn (name x-up-calling-line-id)"]),
+            (5, ["msisdn"]),
+            (6, ["imei", "imsi"]),
+        ],
+    ),
+    (
+        "app.log.gz",
+        {"msisdn": 3, "imei": 1, "imsi": 1},
+        [
+            (2, ["msisdn (name msisdn)"]),
+            (4, ["msisdn (name x-up-calling-line-id)"]),
+            (5, ["msisdn"]),
+            (6, ["imei", "imsi"]),
+        ],
+    ),
+    ("app.jsonl", {"msisdn": 2}, [(2, ["msisdn (name x-msisdn)"]), (4, ["msisdn"])]),
+    ("clean.log", {}, []),
+]
+
+
+def scan_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
+    code, out, err = run_cli(capsys, "scan-logs", "--json", *argv)
+    return code, json.loads(out), err
+
+
+@pytest.mark.parametrize(("name", "kinds", "locations"), SCANNED)
+def test_scan_logs_sample_files(
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    kinds: dict[str, int],
+    locations: list[tuple[int, list[str]]],
+) -> None:
+    code, report, err = scan_json(capsys, str(DATA / name))
+    (scanned,) = report["files"]
+    assert scanned["by_kind"] == kinds
+    assert [(loc["line"], loc["found"]) for loc in scanned["locations"]] == locations
+    assert scanned["status"] == ("found" if kinds else "clean")
+    assert code == (1 if kinds else 0)
+    assert err == ""
+
+
+def test_scan_logs_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "scan-logs", str(DATA / "app.log.gz"), str(DATA / "clean.log"))
+    assert code == 1
+    assert "app.log.gz: 5 identifier(s) on 4 of 8 line(s): msisdn 3, imei 1, imsi 1" in out
+    assert f"{DATA / 'app.log.gz'}:6: imei, imsi" in out
+    assert "clean.log: clean (4 line(s))" in out
+    assert "total: 5 identifier(s) in 1 of 2 file(s)" in out
+    assert_no_identifier(out)
+
+
+def test_scan_logs_errors_win(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    files = [DATA / "app.log", DATA / "binary.bin", tmp_path / "missing.log"]
+    code, out, err = run_cli(capsys, "scan-logs", *map(str, files))
+    assert code == 2
+    assert "binary.bin: error: binary file (NUL bytes in its first 8 KiB), not scanned" in err
+    assert "missing.log: error: no such file" in err
+    assert "app.log: 5 identifier(s)" in out
+    assert "2 file(s) could not be scanned" in out
+    assert_no_identifier(out + err)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("binary.bin", "binary file"), ("missing.log", "no such file"), (".", "is a directory")],
+)
+def test_scan_logs_unreadable(capsys: pytest.CaptureFixture[str], name: str, message: str) -> None:
+    code, report, _ = scan_json(capsys, str(DATA / name))
+    assert code == 2
+    assert report["files"][0]["status"] == "error"
+    assert message in report["files"][0]["error"]
+    assert report["total"]["files_with_errors"] == 1
+
+
+def test_scan_logs_truncated_gzip(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = gzip.compress((DATA / "app.log").read_bytes() * 200)
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(data[: len(data) // 2])
+    code, report, _ = scan_json(capsys, str(path))
+    assert code == 2
+    assert "gzip data is corrupt or truncated" in report["files"][0]["error"]
+
+
+@pytest.mark.parametrize(("suffix", "compress"), [("bz2", bz2.compress), ("xz", lzma.compress)])
+def test_scan_logs_other_compressions(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str, compress: Any
+) -> None:
+    path = tmp_path / f"rotated.{suffix}.1"  # recognised by magic bytes, not by name
+    path.write_bytes(compress((DATA / "app.log").read_bytes()))
+    code, report, _ = scan_json(capsys, str(path))
+    assert code == 1
+    assert report["files"][0]["by_kind"] == {"msisdn": 3, "imei": 1, "imsi": 1}
+
+
+def test_scan_logs_standard_input(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stdin = io.TextIOWrapper(io.BytesIO((DATA / "app.jsonl").read_bytes()))
+    monkeypatch.setattr("sys.stdin", stdin)
+    code, report, _ = scan_json(capsys, "-")
+    assert code == 1
+    assert report["files"][0]["by_kind"] == {"msisdn": 2}
+
+
+def test_scan_logs_caps_locations_not_counts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "many.log"
+    path.write_text("".join(f"line {i} to=+61 491 570 {i:03d}\n" for i in range(6, 106)))
+    code, out, _ = run_cli(capsys, "scan-logs", "--max-locations", "3", str(path))
+    assert code == 1
+    assert "100 identifier(s) on 100 of 100 line(s): msisdn 100" in out
+    assert len(re.findall(rf"^  {re.escape(str(path))}:\d+: msisdn$", out, re.MULTILINE)) == 3
+    assert "… and 97 more line(s)" in out
+    _, report, _ = scan_json(capsys, "--max-locations", "3", str(path))
+    assert report["files"][0]["locations_truncated"] is True
+
+
+def test_scan_logs_long_lines_across_blocks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A 3 MiB line with numbers around the 1 MiB read boundaries, a line without a newline at
+    # the end: every number is found once, on the right line.
+    long = bytearray(b"word " * (3 * 1024 * 1024 // 5))
+    for offset in (1024 * 1024 - 7, 2 * 1024 * 1024 - 3):
+        start = long.rfind(b" ", 0, offset) + 1
+        long[start : start + 12] = b"61491570006 "
+    path = tmp_path / "long.log"
+    path.write_bytes(bytes(long) + b"\nclean\nlast 61491570007")
+    code, report, _ = scan_json(capsys, str(path))
+    (scanned,) = report["files"]
+    assert code == 1
+    assert scanned["lines"] == 3
+    assert scanned["by_kind"] == {"msisdn": 3}
+    assert [loc["line"] for loc in scanned["locations"]] == [1, 3]
+
+
+def test_scan_logs_region_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "national.log"
+    path.write_text("call 0491 570 006\n")
+    assert scan_json(capsys, str(path))[0] == 0
+    monkeypatch.setenv("PRIVACY_GUARD_DEFAULT_REGION", "au")
+    assert scan_json(capsys, str(path))[0] == 1
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+NAMES = sorted({entry.name for entry in CATALOG.values()} | set(CATALOG))
+
+
+def test_catalog_nginx_lists_every_identifying_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "catalog", "--format", "nginx")
+    assert code == 0
+    directives = [line for line in out.splitlines() if line and not line.startswith("#")]
+    assert directives == [f'proxy_set_header {name} "";' for name in NAMES]
+    assert "underscores_in_headers off" in out
+
+
+def test_catalog_envoy_is_a_yaml_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "catalog", "--format", "envoy")
+    assert code == 0
+    assert yaml.safe_load(out) == {"request_headers_to_remove": NAMES}
+    assert out == envoy_snippet()
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_catalog_lists(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    code, out, _ = run_cli(capsys, "catalog", "--format", fmt)
+    assert code == 0
+    if fmt == "json":
+        assert {row["name"] for row in json.loads(out)["identifying"]} <= set(NAMES)
+    else:
+        assert "x-up-calling-line-id" in out
+
+
+NGINX_CONF = """\
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log stderr;
+events {{ worker_connections 32; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            include {dir}/privacy-guard.conf;
+            proxy_pass http://127.0.0.1:{backend};
+        }}
+    }}
+}}
+"""
+
+
+def nginx_config(tmp_path: Path, port: int, backend: int) -> Path:
+    (tmp_path / "privacy-guard.conf").write_text(nginx_snippet())
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=tmp_path, port=port, backend=backend))
+    return conf
+
+
+def test_nginx_accepts_the_snippet(tmp_path: Path) -> None:
+    nginx = require_tool("nginx")
+    conf = nginx_config(tmp_path, free_port(), free_port())
+    result = subprocess.run(
+        [nginx, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps([name.lower() for name in self.headers]).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@pytest.mark.slow
+def test_nginx_drops_the_catalog_headers(tmp_path: Path) -> None:
+    nginx = require_tool("nginx")
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    port = free_port()
+    conf = nginx_config(tmp_path, port, backend.server_address[1])
+    argv = [nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"]
+    try:
+        with serve(argv, port=port) as server:
+            request = urllib.request.Request(
+                f"{server.url}/",
+                headers={
+                    "X-Up-Calling-Line-Id": "447700900123",
+                    "X-Nokia-Msisdn": "447700900124",
+                    "X_MSISDN": "447700900125",
+                    "x-uidh": "T0RBd01EQXdNREF3",
+                    "X-Request-Id": "kept",
+                },
+            )
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with direct.open(request, timeout=10) as response:
+                seen = set(json.loads(response.read()))
+    finally:
+        backend.shutdown()
+    assert "x-request-id" in seen
+    assert not seen & {"x-up-calling-line-id", "x-nokia-msisdn", "x_msisdn", "x-uidh"}
+
+
+# --- run: what it refuses, before any server starts -----------------------------------------------
+
+
+def write_module(tmp_path: Path, name: str, source: str) -> None:
+    (tmp_path / f"{name}.py").write_text(source)
+
+
+RUN_ERRORS = [
+    (["no_such_module_4c1e:app"], "no module named 'no_such_module_4c1e'"),
+    (["app_without_colon"], "is not MODULE:ATTRIBUTE"),
+    (["cli_target_ok:nope"], "module 'cli_target_ok' has no attribute 'nope'"),
+    (["cli_target_ok:VALUE"], "is not callable (int), so not an ASGI application"),
+    (["cli_target_broken:app"], "importing cli_target_broken failed"),
+    (["cli_target_ok:app", "--workers", "0"], "--workers must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), RUN_ERRORS)
+def test_run_refuses(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+    message: str,
+) -> None:
+    write_module(tmp_path, "cli_target_ok", "VALUE = 1\nasync def app(scope, r, s): pass\n")
+    write_module(
+        tmp_path, "cli_target_broken", "raise RuntimeError('no config for msisdn=447700900123')\n"
+    )
+    monkeypatch.setattr(sys, "path", sys.path[:])
+    try:
+        code, _, err = run_cli(capsys, "run", *argv, "--app-dir", str(tmp_path))
+    finally:
+        for name in ("cli_target_ok", "cli_target_broken"):
+            sys.modules.pop(name, None)
+    assert code == 2
+    assert message in err
+    assert_no_identifier(err)
+
+
+def test_run_and_demo_refuse_a_bad_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRIVACY_GUARD_MODE", "block")
+    monkeypatch.setenv("PRIVACY_GUARD_METRICS_PATH", "/metrics")  # demo's default, undone after
+    for argv in (["run", "guard.demo:app"], ["demo"]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2
+        assert "configuration error: PRIVACY_GUARD_MODE" in err
+
+
+@pytest.mark.parametrize("command", ["run", "demo", "check", "scan-logs", "catalog"])
+def test_help_reads_like_a_manual(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: privacy-guard {command}")
+    assert len(out.splitlines()) > 12
+    if command != "catalog":
+        assert "exit status" in out or "environment" in out
+
+
+def test_console_script_is_installed() -> None:
+    result = subprocess.run([BIN / "privacy-guard", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert result.stdout.startswith("privacy-guard ")

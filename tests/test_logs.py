@@ -1,0 +1,491 @@
+"""Logs never see an identifier: the text rule, the structlog processor, the stdlib filter and the
+pipeline `configure_logging` builds.
+
+Fictional numbers only: UK drama numbers (447700900xxx, which phonenumbers calls invalid) where a
+name decides; Australian +61 491 570 0xx and NANP 555-01xx where the value rule must recognise
+the number by itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from guard import ConfigError, detect
+from guard.detect import name_rule
+from guard.logs import (
+    NAME_STEMS,
+    SERVER_LOGGERS,
+    WITHHELD,
+    RedactingFilter,
+    Redactor,
+    configure_logging,
+    find_identifiers,
+    redact_identifiers,
+    redact_text,
+)
+
+UK = "447700900123"  # only a name can flag it
+AU = "61491570006"  # a valid Australian mobile: the value rule flags it anywhere
+AU_SPACED = "+61 491 570 006"
+NANP = "+1 201 555 0123"
+IMSI = "310150123456789"  # MCC 310 (US)
+IMEI = "490154203237518"  # Luhn-valid
+
+# --- the text rule: what is redacted -------------------------------------------------------------
+
+REDACTED = [
+    # the access log: a number in the query string, by name and by value
+    (
+        '127.0.0.1:5000 - "GET /pay?msisdn=61491570006&amount=4.99 HTTP/1.1" 200',
+        '127.0.0.1:5000 - "GET /pay?msisdn=[msisdn]&amount=4.99 HTTP/1.1" 200',
+    ),
+    ("GET /cb?to=61491570006 HTTP/1.1", "GET /cb?to=[msisdn] HTTP/1.1"),
+    ("GET /cb?to=%2B61491570006 HTTP/1.1", "GET /cb?to=[msisdn] HTTP/1.1"),
+    ("GET /pay?X_MSISDN=447700900123&a=1", "GET /pay?X_MSISDN=[msisdn]&a=1"),
+    # free text, every way a number is written
+    ("call +61 491 570 006 now", "call [msisdn] now"),
+    ("call +61-491-570-006.", "call [msisdn]."),
+    ("callback tel:+61491570006", "callback [msisdn]"),
+    ("callback to +1 201 555 0123 at 10:20", "callback to [msisdn] at 10:20"),
+    ("callback to +1 (201) 555-0123", "callback to [msisdn]"),
+    ("(61491570006)", "([msisdn])"),
+    ("status 3 61491570006 done", "status 3 [msisdn] done"),
+    ("order-61491570006", "order-[msisdn]"),
+    ("sim 310150123456789 device 490154203237518", "sim [imsi] device [imei]"),
+    # identifying names decide, whatever the value looks like
+    ("x-msisdn: 447700900123", "x-msisdn: [msisdn]"),
+    ("X-Up-Calling-Line-Id: +44 7700 900123", "X-Up-Calling-Line-Id: [msisdn]"),
+    ("x-uidh=T0RBd01EQXdNREF3==", "x-uidh=[subscriber_token]"),
+    ("msisdn=447700900123 user=alice", "msisdn=[msisdn] user=alice"),
+    ('{"x-up-calling-line-id": "447700900123"}', '{"x-up-calling-line-id": "[msisdn]"}'),
+    ("{'x-msisdn': '447700900123', 'host': 'a'}", "{'x-msisdn': '[msisdn]', 'host': 'a'}"),
+    (
+        '{"event": "{\\"x-msisdn\\": \\"447700900123\\"}"}',
+        '{"event": "{\\"x-msisdn\\": \\"[msisdn]\\"}"}',
+    ),
+    ("x-nokia-imsi=310150123456789", "x-nokia-imsi=[imsi]"),
+    ("x_foo_imei: 35-209900-176148-1", "x_foo_imei: [imei]"),
+]
+
+LEFT_ALONE = [
+    # timestamps
+    "2024-06-10T14:21:05.123456+00:00",
+    "2024-06-10 14:21:05,123 INFO started",
+    "Mon, 10 Jun 2024 14:21:05 GMT",
+    "Jun 10 14:21:07 host app[4242]: ok",
+    "epoch 1718032456 ms 1718032456123 us 1718032456123456 ns 1718032456123456789",
+    # trace and request IDs
+    "traceparent 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7",
+    "dd.trace_id=12345678901234567890",
+    "request 123e4567-e89b-12d3-a456-426614174000",
+    "id 9b2d7c1e-5d1f-4a44-b1b0-6f1d2a0c9e11",
+    # prices, ports, addresses, versions, dates
+    "total 1299.99 EUR, 4.99 USD, 61491570.06",
+    "listening on 127.0.0.1:8000 and [::1]:8443",
+    "client 203.0.113.7:51234 via 192.168.100.200",
+    "version 2.31.0 build 2024.06.10 kernel 10.4.12345678",
+    "due 2024-06-10, 10/06/2024, 20240610",
+    # numbers that are part of a token, or no mobile number
+    "ab61491570006 61491570006abc x_61491570006 1.61491570006",
+    "national 0491 570 006 needs a region",
+    "account 99912345678 is no number (no calling code 999)",
+    "fixed line 61 2 9876 5432 (bare digits: mobile numbers only)",
+    # already redacted, and values that say nothing
+    "x-msisdn: [msisdn] msisdn=[msisdn]",
+    "x-msisdn=- msisdn=null cli=true",
+    # names that only look alike
+    "client_id=web-app gclid=abc123 user_id=42 clientip=203.0.113.7",
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTED)
+def test_redacts(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", LEFT_ALONE)
+def test_leaves_alone(text: str) -> None:
+    assert find_identifiers(text) == []
+    assert redact_text(text) == text
+
+
+def test_national_numbers_need_a_region() -> None:
+    assert redact_text("call 0491 570 006") == "call 0491 570 006"
+    assert Redactor(region="AU").text("call 0491 570 006") == "call [msisdn]"
+
+
+def test_extra_headers_are_names_too() -> None:
+    assert Redactor(extra_headers=["X-Loyalty-Id"]).text("x_loyalty_id=ABC") == (
+        "x_loyalty_id=[other]"
+    )
+
+
+def test_matches_say_where_and_what_never_the_value() -> None:
+    text = "to=61491570006 x-msisdn: 447700900123"
+    matches = find_identifiers(text)
+    assert [(text[m.start : m.end], m.kind, m.rule, m.name) for m in matches] == [
+        (AU, "msisdn", "value", None),
+        (UK, "msisdn", "name", "x-msisdn"),
+    ]
+
+
+def test_redaction_is_idempotent() -> None:
+    for text, expected in REDACTED:
+        assert redact_text(expected) == expected, text
+
+
+def test_name_stems_cover_the_name_rules() -> None:
+    # The cheap pre-check must let through every name detect's name rule flags.
+    for stem in detect._STEM_KIND:
+        assert any(part in stem for part in NAME_STEMS), stem
+        assert name_rule(f"x-{stem}") is not None
+
+
+FICTIONAL = st.integers(6, 159).map(lambda n: f"491570{n:03d}")
+WRITTEN = st.sampled_from(
+    [
+        lambda d: f"+61{d}",
+        lambda d: f"61{d}",
+        lambda d: f"+61 {d[:3]} {d[3:6]} {d[6:]}",
+        lambda d: f"tel:+61{d}",
+        lambda d: f"+61-{d[:3]}-{d[3:]}",
+        lambda d: f"%2B61{d}",
+    ]
+)
+# What separates the number from the words around it: glued to a letter it is part of a token
+# (`ab61491570006`), which the rule leaves alone by design.
+AROUND = st.sampled_from([" ", "=", ": ", '"', "(", ",", "/", "?to=", "[", "\n", "'", "\t"])
+WORDS = st.text(alphabet="abcdefghij ,;:=&\"'", max_size=12)
+
+
+@given(FICTIONAL, WRITTEN, AROUND, AROUND, WORDS, WORDS)
+def test_a_valid_mobile_number_never_survives(
+    digits: str, written: Callable[[str], str], before: str, after: str, left: str, right: str
+) -> None:
+    number = written(digits)
+    text = f"{left}{before}{number}{after}{right}"
+    redacted = redact_text(text)
+    assert digits[3:] not in re.sub(r"\D", "", redacted), redacted
+
+
+# --- the structlog processor ----------------------------------------------------------------------
+
+PROCESSED: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    (
+        {"event": "request", "headers": {"x-msisdn": UK, "host": "shop.example"}},
+        {"event": "request", "headers": {"x-msisdn": "[msisdn]", "host": "shop.example"}},
+    ),
+    (
+        {"event": "request", "headers": [("x-up-calling-line-id", UK), ("accept", "*/*")]},
+        {"event": "request", "headers": [("x-up-calling-line-id", "[msisdn]"), ("accept", "*/*")]},
+    ),
+    (
+        {"event": "raw", "headers": [(b"x-msisdn", UK.encode()), (b"host", b"a")]},
+        {"event": "raw", "headers": [(b"x-msisdn", b"[msisdn]"), (b"host", b"a")]},
+    ),
+    ({"event": "lookup", "msisdn": int(AU)}, {"event": "lookup", "msisdn": "[msisdn]"}),
+    ({"event": f"callback to {NANP}"}, {"event": "callback to [msisdn]"}),
+    (
+        {"event": "x", "query": f"msisdn={AU}&a=1", "path": "/pay"},
+        {"event": "x", "query": "msisdn=[msisdn]&a=1", "path": "/pay"},
+    ),
+    (
+        {"event": "nested", "a": [{"b": ({"x-imsi": IMSI},)}], "c": {IMEI}},
+        {"event": "nested", "a": [{"b": ({"x-imsi": "[imsi]"},)}], "c": {"[imei]"}},
+    ),
+    # client-chosen keys: control characters, a number in a name
+    (
+        {"event": "h", "headers": {"x-61491570006-id": "1", "x-a\r\nInjected": "2"}},
+        {"event": "h", "headers": {"x-#-id": "1", "x-ainjected": "2"}},
+    ),
+    # names a client sent, logged as headers, cookies or query: shown as the guard shows names
+    (
+        {"event": "h", "headers": {"X-Custom-12": "v"}, "not-headers": {"X-Custom-12": "v"}},
+        {"event": "h", "headers": {"x-custom-#": "v"}, "not-headers": {"X-Custom-12": "v"}},
+    ),
+    (
+        {"event": "h", "request_headers": [(b"X-Foo-9", b"v"), (b"x-imei", b"35-209900-176148-1")]},
+        {"event": "h", "request_headers": [(b"x-foo-#", b"v"), (b"x-imei", b"[imei]")]},
+    ),
+    # left alone
+    (
+        {
+            "event": "order",
+            "timestamp": "2024-06-10T14:21:05.123Z",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "amount": 1299.99,
+            "port": 8000,
+            "order_id": 1718032456123,
+            "ok": True,
+            "none": None,
+            "x-msisdn": None,
+        },
+        {
+            "event": "order",
+            "timestamp": "2024-06-10T14:21:05.123Z",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "amount": 1299.99,
+            "port": 8000,
+            "order_id": 1718032456123,
+            "ok": True,
+            "none": None,
+            "x-msisdn": None,
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "expected"), PROCESSED)
+def test_processor(event: dict[str, Any], expected: dict[str, Any]) -> None:
+    out = redact_identifiers(None, "info", event)
+    assert out is event  # the same dict, redacted in place, as structlog expects
+    assert out == expected
+
+
+def test_processor_leaves_exc_info_to_the_formatter() -> None:
+    try:
+        raise ValueError(f"bad {AU}")
+    except ValueError:
+        info = sys.exc_info()
+    event = {"event": "failed", "exc_info": info}
+    assert redact_identifiers(None, "error", event)["exc_info"] is info
+    rendered = structlog.processors.format_exc_info(None, "error", {"exc_info": info})
+    assert AU not in redact_identifiers(None, "error", rendered)["exception"]
+
+
+def test_processor_in_a_structlog_chain() -> None:
+    out = io.StringIO()
+    logger = structlog.wrap_logger(
+        structlog.PrintLogger(out),
+        processors=[redact_identifiers, structlog.processors.JSONRenderer()],
+    )
+    logger.info("request", headers={"x-msisdn": UK}, path=f"/pay?msisdn={AU}")
+    assert json.loads(out.getvalue()) == {
+        "event": "request",
+        "headers": {"x-msisdn": "[msisdn]"},
+        "path": "/pay?msisdn=[msisdn]",
+    }
+
+
+def test_objects_are_redacted_as_rendered() -> None:
+    class Request:
+        def __repr__(self) -> str:
+            return f"<Request to={AU}>"
+
+    class Plain:
+        pass
+
+    plain = Plain()
+    out = redact_identifiers(None, "info", {"event": "e", "request": Request(), "plain": plain})
+    assert out["request"] == "<Request to=[msisdn]>"
+    assert out["plain"] is plain
+
+
+# --- the stdlib filter --------------------------------------------------------------------------
+
+
+def record(msg: Any, *args: Any, **attrs: Any) -> logging.LogRecord:
+    rec = logging.LogRecord("test", logging.INFO, __file__, 1, msg, args or None, None)
+    rec.__dict__.update(attrs)
+    return rec
+
+
+FILTERED = [
+    # uvicorn.access: the request line is an argument
+    (
+        record('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/pay?msisdn={AU}", "1.1", 200),
+        '127.0.0.1:5000 - "GET /pay?msisdn=[msisdn] HTTP/1.1" 200',
+    ),
+    (record(f"charging {AU}"), "charging [msisdn]"),
+    (
+        record("headers %s", {"x-msisdn": UK, "host": "a"}),
+        "headers {'x-msisdn': '[msisdn]', 'host': 'a'}",
+    ),
+    (record("headers %(x-msisdn)s", {"x-msisdn": UK}), "headers [msisdn]"),
+    (record("header %s: %s", "x-up-calling-line-id", UK), "header x-up-calling-line-id: [msisdn]"),
+    (record("number %d", int(AU)), "number [msisdn]"),
+    (record("billing msisdn=%s", UK), "billing msisdn=[msisdn]"),
+    (record("billing %(msisdn)s", {"msisdn": UK}), "billing [msisdn]"),
+    (record("list %r", [(b"x-msisdn", UK.encode())]), "list [(b'x-msisdn', b'[msisdn]')]"),
+    # left alone
+    (record("Started server process [%d]", 4242), "Started server process [4242]"),
+    (
+        record("Uvicorn running on %s://%s:%d", "http", "127.0.0.1", 8000),
+        "Uvicorn running on http://127.0.0.1:8000",
+    ),
+    (
+        record("took %.3fs for order %d", 0.0123, 1718032456123),
+        "took 0.012s for order 1718032456123",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rec", "expected"), FILTERED)
+def test_filter(rec: logging.LogRecord, expected: str) -> None:
+    assert RedactingFilter().filter(rec) is True
+    assert rec.getMessage() == expected
+
+
+def test_filter_redacts_exceptions_stack_and_extras() -> None:
+    try:
+        raise ValueError(f"cannot bill {AU}")
+    except ValueError:
+        info = sys.exc_info()
+    rec = logging.LogRecord(
+        "app", logging.ERROR, __file__, 1, "failed", None, info, sinfo=f"at {AU}"
+    )
+    rec.headers = {"x-msisdn": UK}
+    assert RedactingFilter().filter(rec)
+    text = logging.Formatter("%(message)s %(headers)s").format(rec)
+    assert AU not in text
+    assert UK not in text
+    assert "cannot bill [msisdn]" in text
+    assert "at [msisdn]" in text
+    assert rec.headers == {"x-msisdn": "[msisdn]"}
+
+
+def test_filter_never_drops_and_fails_closed() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError(AU)
+
+    rec = record(Broken())
+    assert RedactingFilter().filter(rec) is True
+    assert rec.getMessage() == WITHHELD
+
+
+def test_filter_runs_once_per_record() -> None:
+    rec = record("to %s", AU)
+    first = RedactingFilter()
+    assert first.filter(rec)
+    assert RedactingFilter().filter(rec)
+    assert rec.getMessage() == "to [msisdn]"
+
+
+# --- configure_logging --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pristine_logging() -> Iterator[None]:
+    """Undo configure_logging: root handlers and level, server loggers' filters, structlog."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    filters = {name: logging.getLogger(name).filters[:] for name in SERVER_LOGGERS}
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        handler.filters = [f for f in handler.filters if not isinstance(f, RedactingFilter)]
+    root.setLevel(level)
+    for name, kept in filters.items():
+        logging.getLogger(name).filters = kept
+    structlog.reset_defaults()
+
+
+def configured(stream: io.StringIO, **env: str) -> None:
+    environ = {f"PRIVACY_GUARD_{k.upper()}": v for k, v in env.items()}
+    configure_logging(stream=stream, environ=environ)
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_json() -> None:
+    stream = io.StringIO()
+    configured(stream)
+    structlog.get_logger("app").info("request", headers={"x-msisdn": UK}, query=f"msisdn={AU}")
+    logging.getLogger("uvicorn.access").info(
+        '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/?to={AU}", "1.1", 200
+    )
+    logging.getLogger("app.std").warning("callback %s", NANP, extra={"headers": {"x-imsi": IMSI}})
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["event"] for line in lines] == [
+        "request",
+        '127.0.0.1:5000 - "GET /?to=[msisdn] HTTP/1.1" 200',
+        "callback [msisdn]",
+    ]
+    assert lines[0]["headers"] == {"x-msisdn": "[msisdn]"}
+    assert lines[0]["query"] == "msisdn=[msisdn]"
+    assert lines[2]["headers"] == {"x-imsi": "[imsi]"}
+    assert [line["logger"] for line in lines] == ["app", "uvicorn.access", "app.std"]
+    assert all(line["timestamp"] and line["level"] for line in lines)
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_console_with_exceptions() -> None:
+    stream = io.StringIO()
+    configured(stream, log_format="console")
+    try:
+        raise ValueError(f"cannot bill {AU}")
+    except ValueError:
+        logging.getLogger("app").exception("failed for msisdn=%s", UK)
+        structlog.get_logger("app").exception("failed", msisdn=UK)
+    text = stream.getvalue()
+    assert "cannot bill [msisdn]" in text
+    assert AU not in text
+    assert UK not in text
+    assert not text.lstrip().startswith("{")
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_level_region_and_extra_names_from_the_environment() -> None:
+    stream = io.StringIO()
+    configured(stream, log_level="warning", default_region="AU", extra_headers="x-loyalty")
+    logging.getLogger("app").info("hidden %s", AU)
+    logging.getLogger("app").warning("national 0491 570 006 x-loyalty=ABC")
+    assert stream.getvalue().count("\n") == 1
+    assert "national [msisdn] x-loyalty=[other]" in stream.getvalue()
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_idempotent() -> None:
+    for _ in range(3):
+        configured(io.StringIO())
+    root = logging.getLogger()
+    assert [h.get_name() for h in root.handlers].count("privacy-guard") == 1
+    for name in SERVER_LOGGERS:
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, RedactingFilter) for f in filters) == 1, name
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_existing_handlers_get_the_filter() -> None:
+    theirs = logging.StreamHandler(io.StringIO())
+    logging.getLogger().addHandler(theirs)
+    server = logging.StreamHandler(io.StringIO())
+    logging.getLogger("gunicorn.access").addHandler(server)
+    try:
+        configured(io.StringIO())
+        assert any(isinstance(f, RedactingFilter) for f in theirs.filters)
+        assert any(isinstance(f, RedactingFilter) for f in server.filters)
+    finally:
+        logging.getLogger().removeHandler(theirs)
+        logging.getLogger("gunicorn.access").removeHandler(server)
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_bad_environment_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="PRIVACY_GUARD_LOG_FORMAT"):
+        configured(io.StringIO(), log_format="xml")
+
+
+def test_importing_configures_nothing() -> None:
+    code = (
+        "import logging, structlog, guard, guard.logs, guard.cli\n"
+        "assert logging.getLogger().handlers == [], logging.getLogger().handlers\n"
+        "assert not structlog.is_configured()\n"
+        "assert all(not logging.getLogger(n).filters for n in guard.logs.SERVER_LOGGERS)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
