@@ -8,8 +8,8 @@ names that are neither known nor standard, and only when they have the shape of 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import phonenumbers
 
@@ -67,6 +67,7 @@ class Flag(NamedTuple):
     rule: str
     trusted: bool = False  # may pass for PRIVACY_GUARD_TRUSTED_SOURCES on _TRUSTED_PATHS
     forced: bool = False  # removed in every mode (a client-sent pseudonym header)
+    bound: Any = None  # what the user of `Names` precomputed for this name (see `bind`)
 
 
 Verdict = _Verdict | Flag
@@ -203,23 +204,35 @@ class Names:
         extra: Iterable[str] = (),
         allow: Iterable[str] = (),
         trusted: Iterable[str] = (),
+        bind: Callable[[Flag], Any] | None = None,
     ) -> None:
+        """`bind(flag)`, if given, is computed once per flag and kept in `flag.bound`: the
+        middleware keeps its ready-made finding and pre-bound counter there."""
+        self._bind = bind
         self._extra = frozenset(extra)
         self._allow = frozenset(allow)
         self._trusted = frozenset(trusted)
         self.allowed_identifying = sorted(self._allow & set(CATALOG))
-        self.labels = (
-            {entry.name for entry in CATALOG.values()}
-            | self._extra
-            | {"other", "cookie", "query", *GUARD_HEADERS}
-        )
+        self.labels = self.labels_for(self._extra)
         self.table: dict[bytes, Verdict] = {}
         known = [*CATALOG, *LOW_RISK, *NEVER_SCAN, *self._extra, *self._allow, *GUARD_HEADERS]
         for folded in known:
             self.table[folded.encode("latin-1")] = self.classify_folded(folded)
         self._preset = len(self.table)
 
+    @staticmethod
+    def labels_for(extra: Iterable[str]) -> set[str]:
+        """Every `header` label value a guard with these extra names can count: a closed set."""
+        catalog = {entry.name for entry in CATALOG.values()}
+        return catalog | set(extra) | {"other", "cookie", "query", *GUARD_HEADERS}
+
     def classify_folded(self, folded: str) -> Verdict:
+        verdict = self._classify_folded(folded)
+        if self._bind is not None and isinstance(verdict, Flag):
+            verdict = verdict._replace(bound=self._bind(verdict))
+        return verdict
+
+    def _classify_folded(self, folded: str) -> Verdict:
         if folded in GUARD_HEADERS:
             return Flag(shown(folded), folded, "subscriber_token", "catalog", forced=True)
         if folded in self._allow:
@@ -355,10 +368,14 @@ def calling_region(value: bytes) -> str:
     validation (a value is never parsed just to be counted). NANP numbers report as US.
     """
     digits = value.lstrip(b" +").split(b",", 1)[0].strip()
-    if not 11 <= len(digits) <= 15 or not digits.isdigit() or digits[:1] == b"0":
+    if not 11 <= len(digits) <= 15 or not digits.isdigit():
         return "ZZ"
-    for size in (1, 2, 3):
-        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(digits[:size]))
-        if regions:
-            return regions[0] if regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY else "ZZ"
-    return "ZZ"
+    get = _CALLING_REGION.get
+    return get(digits[:1]) or get(digits[:2]) or get(digits[:3]) or "ZZ"
+
+
+_CALLING_REGION = {
+    str(code).encode(): regions[0]
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+    if regions and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+}

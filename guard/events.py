@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +27,11 @@ EVENT_ERROR = "privacy_guard.error"
 EVENT_REFUSED = "privacy_guard.request_refused"
 EVENT_CONFIG = "privacy_guard.config_error"
 
-_PATH_DIGITS = re.compile(r"[0-9]{6,}")
+# Six or more digits, also split by spaces, hyphens, dots or %20: a number written any way.
+_PATH_DIGITS = re.compile(r"(?:\+|%2[Bb])?[0-9](?:(?:[ .\-]|%20)?[0-9]){5,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MAX_KEYS = 256  # distinct (header, kind, action) per interval before folding into "other"
+_MAX_KEYS = 256  # distinct findings per interval before the rest are folded into one row
+_OVERFLOW = Finding("other", "other", "other", "other")
 
 
 def safe_path(path: object) -> str:
@@ -48,21 +49,22 @@ class Events:
         self._interval = self.INTERVAL if interval is None else interval
         self._window = time.monotonic()
         self._requests = 0
-        self._counts: Counter[tuple[str, str, str]] = Counter()
+        self._counts: dict[Finding, int] = {}
 
     def flagged(self, findings: Sequence[Finding], scope: Mapping[str, Any]) -> None:
         now = time.monotonic()
         if now - self._window >= self._interval:
             self.flush(now)
         self._requests += 1
+        counts = self._counts
         first = []
         for finding in findings:
-            key = (finding.header, finding.kind, finding.action)
-            if key not in self._counts and len(self._counts) >= _MAX_KEYS:
-                key = ("other", finding.kind, finding.action)
-            if key not in self._counts:
+            key = finding if finding in counts or len(counts) < _MAX_KEYS else _OVERFLOW
+            if key in counts:
+                counts[key] += 1
+            else:
+                counts[key] = 1
                 first.append(finding)
-            self._counts[key] += 1
         if not (self._debug or first):
             return
         context = {
@@ -91,8 +93,8 @@ class Events:
                 interval_s=round(now - self._window, 1),
                 requests=self._requests,
                 identifiers=[
-                    {"header": h, "kind": k, "action": a, "count": n}
-                    for (h, k, a), n in self._counts.most_common()
+                    {"header": f.header, "kind": f.kind, "action": f.action, "count": n}
+                    for f, n in sorted(self._counts.items(), key=lambda item: -item[1])
                 ],
             )
         self._window = now

@@ -128,6 +128,7 @@ class GuardMetrics:
             (t, r): fam.requests.labels(t, r) for t in TYPES for r in ("clean", "flagged")
         }
         self.clean = {t: _bump(self.requests[t, "clean"]) for t in TYPES}
+        self.flagged = {t: _bump(self.requests[t, "flagged"]) for t in TYPES}
         self.exhausted = {t: fam.exhausted.labels(t) for t in TYPES}
         self.errors = {stage: fam.errors.labels(stage) for stage in STAGES}
         self.overhead = fam.overhead
@@ -148,6 +149,10 @@ class GuardMetrics:
                 raise ValueError("label outside the closed set")  # a bug, never client data
             child = self._identifiers[key] = self._families.identifiers.labels(*key)
         return child
+
+    def identifier_count(self, label: str, kind: str, action: str) -> Callable[[], None]:
+        """A ready-to-call increment of one identifiers child, for a name bound at start-up."""
+        return _bump(self.identifier(label, kind, action))
 
     def number(self, region: str) -> Counter:
         child = self._numbers.get(region)

@@ -52,8 +52,11 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 __version__ = "0.1.0"
 
 SCOPE_KEY = "privacy_guard"
-# metric label, kind, action, region, index of the header line (None: cookie pair, query)
-_Count = tuple[str, str, str, str | None, int | None]
+# A name's counter increment, bound the first time that name is counted.
+_Cell = list[Callable[[], None] | None]
+# metric label, kind, action, region, index of the header line (None: cookie pair, query), and
+# the name's counter cell (None: look the counter up)
+_Count = tuple[str, str, str, str | None, int | None, _Cell | None]
 
 
 class _Inspection(NamedTuple):
@@ -63,6 +66,7 @@ class _Inspection(NamedTuple):
     exhausted: bool  # the value-scan budget ran out
 
 
+_NO_COUNT: dict[str, Callable[[], None]] = {"http": lambda: None, "websocket": lambda: None}
 _ALLOW_GET = ((b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD"))
 _REFUSED = b"Request refused: the privacy guard could not inspect it.\n"
 
@@ -94,7 +98,6 @@ class PrivacyGuard:
             self._refusal = str(exc)
             self.config = GuardConfig()
         config = self.config
-        self._names = Names(config.extra_headers, config.allow_headers, config.trusted_headers)
         self._strip = config.mode == "strip"
         self._action = "removed" if self._strip else "reported"
         self._value_action = (
@@ -117,8 +120,12 @@ class PrivacyGuard:
                 catalog_version=CATALOG_VERSION,
                 actions={self._action, self._value_action}
                 | ({"replaced"} if self._key is not None else set()),
-                labels=self._names.labels,
+                labels=Names.labels_for(config.extra_headers),
             )
+        self._clean = self._metrics.clean if self._metrics is not None else _NO_COUNT
+        self._names = Names(
+            config.extra_headers, config.allow_headers, config.trusted_headers, self._bind
+        )
         self._metrics_path = config.metrics_path
         self._events = Events(debug=config.log_level == "debug")
         self._started = False
@@ -167,53 +174,64 @@ class PrivacyGuard:
             await _refuse(scope, receive, send)
             return
 
-        if found is None or not found.findings:
+        if found is None:
             scope = {**scope, SCOPE_KEY: ()}
+            try:
+                self._clean[scope_type]()
+            except Exception:
+                self._fault("metrics")
         else:
             scope = {**scope, SCOPE_KEY: found.findings}
             if found.headers is not None:
                 scope["headers"] = found.headers
-        self._record(scope_type, scope, found)
+            self._record(scope_type, scope, found)
         if sampled and self._metrics is not None:
-            self._metrics.overhead.observe(time.perf_counter() - started)
+            try:
+                self._metrics.overhead.observe(time.perf_counter() - started)
+            except Exception:
+                self._fault("metrics")
         if scope_type == "http" and scope["path"] == self._check_path:
             await self._serve_check(scope, send)
             return
         await self.app(scope, receive, send)
 
-    def _inspect(self, scope: Scope) -> _Inspection:
-        """One pass over the header lines: what to drop, what was found, what to count."""
+    def _inspect(self, scope: Scope) -> _Inspection | None:
+        """One pass over the header lines: what to keep, what was found, what to count."""
         headers = scope["headers"]
         names = self._names
+        kept: list[tuple[bytes, bytes]] = []
         findings: list[Finding] = []
         counts: list[_Count] = []
-        drop: set[int] = set()
-        rewrite: dict[int, tuple[bytes, bytes]] = {}
         budget: Budget | None = None
         trusted: bool | None = None
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
-        for index, (name, value) in enumerate(headers):
+        rewritten = False  # a cookie line kept with some pairs removed
+        for index, line in enumerate(headers):
+            name, value = line
             verdict = names.table.get(name)
             if verdict is None:
                 verdict = names.classify(name)
             if verdict is KEEP:
+                kept.append(line)
                 continue
             if verdict is COOKIE:
+                kept_line: tuple[bytes, bytes] | None = line
                 if suspicious(value):
                     cookie, pairs = cookie_hits(value)
                     for pair in pairs:
                         findings.append(
                             Finding(f"cookie:{pair.shown}", pair.kind, self._action, pair.rule)
                         )
-                        counts.append(("cookie", pair.kind, self._action, None, None))
+                        counts.append(("cookie", pair.kind, self._action, None, None, None))
                     if pairs and self._strip:
-                        if cookie is None:
-                            drop.add(index)
-                        else:
-                            rewrite[index] = (name, cookie)
+                        kept_line = None if cookie is None else (name, cookie)
+                        rewritten = rewritten or kept_line is not None
+                if kept_line is not None:
+                    kept.append(kept_line)
                 continue
             if verdict is SCAN:
                 if self._scan_off or (budget is not None and budget.exhausted):
+                    kept.append(line)
                     continue
                 if budget is None:
                     budget = Budget(self.config.scan_budget, self.config.scan_bytes)
@@ -221,39 +239,44 @@ class PrivacyGuard:
                     hit = scan_value(value, budget, self._region)
                 except Exception:
                     self._fault("values")  # a broken value check must not break the request
-                    continue
+                    hit = None
                 if hit is None:
+                    kept.append(line)
                     continue
                 folded = fold(name.decode("latin-1"))
                 flag = Flag(
                     shown(folded), "other", hit.kind, "value", folded in self._trusted_names
                 )
                 action = self._value_action
+                finding, count = Finding(flag.shown, flag.kind, action, "value"), None
                 region = hit.region if hit.kind == "msisdn" else None
             else:
                 assert isinstance(verdict, Flag)
                 flag = verdict
-                action = "removed" if flag.forced else self._action
+                finding, action, count = flag.bound
                 region = calling_region(value) if flag.kind == "msisdn" else None
             if flag.trusted and action == "removed":
                 trusted = self._trusted(scope) if trusted is None else trusted
                 if trusted:
                     action = "reported"  # a partner flow from the carrier's own gateway
+                    finding, count = finding._replace(action=action), None
             if action == "removed":
-                drop.add(index)
                 if self._key is not None and flag.kind in PRIORITY and not flag.forced:
                     subscribers.append((PRIORITY.index(flag.kind), index, flag.kind, value))
-            findings.append(Finding(flag.shown, flag.kind, action, flag.rule))
-            counts.append((flag.label, flag.kind, action, region, index))
+            else:
+                kept.append(line)
+            findings.append(finding)
+            counts.append((flag.label, flag.kind, action, region, index, count))
 
         query = scope.get("query_string")
         if query and suspicious_query(query):
             for pair in query_hits(query):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
-                counts.append(("query", pair.kind, "reported", None, None))
+                counts.append(("query", pair.kind, "reported", None, None, None))
 
         added = self._pseudonyms(sorted(subscribers)) if subscribers else []
         if added:
+            kept.extend(added)
             for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
                 if (
                     finding.action == "removed"
@@ -262,13 +285,18 @@ class PrivacyGuard:
                     and count[4] is not None  # header lines; cookie pairs are just removed
                 ):
                     findings[position] = finding._replace(action="replaced")
-                    counts[position] = (count[0], count[1], "replaced", count[3], count[4])
-        new_headers = None
-        if drop or rewrite or added:
-            new_headers = [rewrite.get(i, line) for i, line in enumerate(headers) if i not in drop]
-            new_headers.extend(added)
+                    counts[position] = (*count[:2], "replaced", count[3], count[4], None)
         exhausted = budget is not None and budget.exhausted
-        return _Inspection(new_headers, tuple(findings), counts, exhausted)
+        if not findings and not exhausted:
+            return None
+        changed = bool(added) or len(kept) != len(headers) or rewritten
+        return _Inspection(kept if changed else None, tuple(findings), counts, exhausted)
+
+    def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
+        """A name flag's ready-made finding and action, and a cell for its counter, bound on
+        first use (series appear when something is found, not 115 zeros at start-up)."""
+        action = "removed" if flag.forced else self._action
+        return Finding(flag.shown, flag.kind, action, flag.rule), action, [None]
 
     def _pseudonyms(
         self, subscribers: list[tuple[int, int, str, bytes]]
@@ -308,27 +336,27 @@ class PrivacyGuard:
         address = mapped or address
         return any(address in network for network in self.config.trusted_sources)
 
-    def _record(self, scope_type: str, scope: Scope, found: _Inspection | None) -> None:
+    def _record(self, scope_type: str, scope: Scope, found: _Inspection) -> None:
         """Count and log what `_inspect` found. Failures here are counted, never raised."""
         metrics = self._metrics
-        flagged = found is not None and bool(found.findings)
         if metrics is not None:
             try:
-                if not flagged:
-                    metrics.clean[scope_type]()
-                else:
-                    metrics.requests[scope_type, "flagged"].inc()
-                if found is not None:
-                    if found.exhausted:
-                        metrics.exhausted[scope_type].inc()
-                    for label, kind, action, region, _ in found.counts:
+                (metrics.flagged if found.findings else metrics.clean)[scope_type]()
+                if found.exhausted:
+                    metrics.exhausted[scope_type].inc()
+                for label, kind, action, region, _, cell in found.counts:
+                    if cell is None:
                         metrics.identifier(label, kind, action).inc()
-                        if region is not None:
-                            metrics.number(region).inc()
+                    else:
+                        count = cell[0]
+                        if count is None:
+                            count = cell[0] = metrics.identifier_count(label, kind, action)
+                        count()
+                    if region is not None:
+                        metrics.number(region).inc()
             except Exception:
                 self._fault("metrics")
-        if flagged:
-            assert found is not None
+        if found.findings:
             try:
                 self._events.flagged(found.findings, scope)
             except Exception:
@@ -337,7 +365,9 @@ class PrivacyGuard:
     async def _nested(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An outer guard already inspected this scope: neither scan nor count again.
 
-        If the outer guard only reported and this one strips, remove what the outer one reported.
+        If the outer guard only reported and this one strips, remove what the outer one reported
+        — whole header lines and cookie pairs — and nothing else: this guard's own extra names or
+        pseudonyms are not applied to a request it did not inspect.
         """
         prior: tuple[Finding, ...] = scope[SCOPE_KEY]
         reported = {f.header for f in prior if f.action == "reported"}
@@ -348,25 +378,39 @@ class PrivacyGuard:
                 self._fault("names")
                 await _refuse(scope, receive, send)
                 return
-            # Only whole header lines the outer guard reported: this guard's own extra names,
-            # cookie rewrites or pseudonyms are not applied to a scope it did not inspect.
-            drop = {
-                count[4]
-                for finding, count in zip(found.findings, found.counts, strict=True)
-                if finding.header in reported
-                and finding.action != "reported"
-                and count[4] is not None
-            }
-            if drop:
-                headers = scope["headers"]
-                gone = {
-                    found.findings[i].header for i, c in enumerate(found.counts) if c[4] in drop
+            drop = (
+                {
+                    count[4]
+                    for finding, count in zip(found.findings, found.counts, strict=True)
+                    if finding.header in reported and finding.action != "reported"
                 }
+                if found is not None
+                else set()
+            )
+            cookies = any(header.startswith("cookie:") for header in reported)
+            headers = scope["headers"]
+            kept = []
+            for index, line in enumerate(headers):
+                if index in drop:
+                    continue
+                if cookies and self._names.classify(line[0]) is COOKIE:
+                    value, _ = cookie_hits(line[1])
+                    if value is None:
+                        continue
+                    line = (line[0], value)
+                kept.append(line)
+            if len(kept) != len(headers) or kept != headers:
+                gone = (
+                    {f.header for f in found.findings if f.action != "reported"} if found else set()
+                )
                 scope = {
                     **scope,
-                    "headers": [line for i, line in enumerate(headers) if i not in drop],
+                    "headers": kept,
                     SCOPE_KEY: tuple(
-                        f._replace(action="removed") if f.header in gone else f for f in prior
+                        f._replace(action="removed")
+                        if f.action == "reported" and f.header in gone
+                        else f
+                        for f in prior
                     ),
                 }
         await self.app(scope, receive, send)
