@@ -367,9 +367,11 @@ def calling_region(value: bytes) -> str:
     Used to label numbers that a catalog or name rule already flagged: one prefix lookup, no
     validation (a value is never parsed just to be counted). NANP numbers report as US.
     """
-    digits = value.lstrip(b" +").split(b",", 1)[0].strip()
-    if not 11 <= len(digits) <= 15 or not digits.isdigit():
-        return "ZZ"
+    digits = value
+    if not (11 <= len(digits) <= 15 and digits.isdigit()):  # carriers' usual form, else:
+        digits = value.lstrip(b" +").split(b",", 1)[0].strip()
+        if not (11 <= len(digits) <= 15 and digits.isdigit()):
+            return "ZZ"
     get = _CALLING_REGION.get
     return get(digits[:1]) or get(digits[:2]) or get(digits[:3]) or "ZZ"
 

@@ -59,12 +59,14 @@ class Events:
         counts = self._counts
         first = []
         for finding in findings:
-            key = finding if finding in counts or len(counts) < _MAX_KEYS else _OVERFLOW
-            if key in counts:
-                counts[key] += 1
-            else:
-                counts[key] = 1
+            seen = counts.get(finding)
+            if seen is not None:
+                counts[finding] = seen + 1
+            elif len(counts) < _MAX_KEYS:
+                counts[finding] = 1
                 first.append(finding)
+            else:
+                counts[_OVERFLOW] = counts.get(_OVERFLOW, 0) + 1
         if not (self._debug or first):
             return
         context = {

@@ -134,12 +134,12 @@ class GuardMetrics:
         self.overhead = fam.overhead
         self._labels = frozenset(labels)
         self._identifiers: dict[tuple[str, str, str], Counter] = {}
-        self._numbers: dict[str, Counter] = {}
+        self._numbers: dict[str, Callable[[], None]] = {}
         # Pre-initialised so that dashboards read 0, not "No data", before the first finding.
         for action in actions:
             for kind in KINDS:
                 self.identifier("other", kind, action)
-        self.number("ZZ")
+        self.number_count("ZZ")
 
     def identifier(self, label: str, kind: str, action: str) -> Counter:
         key = (label, kind, action)
@@ -154,12 +154,13 @@ class GuardMetrics:
         """A ready-to-call increment of one identifiers child, for a name bound at start-up."""
         return _bump(self.identifier(label, kind, action))
 
-    def number(self, region: str) -> Counter:
-        child = self._numbers.get(region)
-        if child is None:
+    def number_count(self, region: str) -> Callable[[], None]:
+        """A ready-to-call increment of numbers_total for one region."""
+        count = self._numbers.get(region)
+        if count is None:
             # phonenumbers' regions (~245), "001" for non-geographic plans and "ZZ": closed.
-            child = self._numbers[region] = self._families.numbers.labels(region)
-        return child
+            count = self._numbers[region] = _bump(self._families.numbers.labels(region))
+        return count
 
 
 def _bump(child: Counter) -> Callable[[], None]:

@@ -196,26 +196,23 @@ class PrivacyGuard:
         await self.app(scope, receive, send)
 
     def _inspect(self, scope: Scope) -> _Inspection | None:
-        """One pass over the header lines: what to keep, what was found, what to count."""
+        """One pass over the header lines: what to drop, what was found, what to count."""
         headers = scope["headers"]
         names = self._names
-        kept: list[tuple[bytes, bytes]] = []
         findings: list[Finding] = []
         counts: list[_Count] = []
+        drop: list[int] = []
+        rewrite: dict[int, tuple[bytes, bytes]] = {}  # cookie lines with some pairs removed
         budget: Budget | None = None
         trusted: bool | None = None
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
-        rewritten = False  # a cookie line kept with some pairs removed
-        for index, line in enumerate(headers):
-            name, value = line
+        for index, (name, value) in enumerate(headers):
             verdict = names.table.get(name)
             if verdict is None:
                 verdict = names.classify(name)
             if verdict is KEEP:
-                kept.append(line)
                 continue
             if verdict is COOKIE:
-                kept_line: tuple[bytes, bytes] | None = line
                 if suspicious(value):
                     cookie, pairs = cookie_hits(value)
                     for pair in pairs:
@@ -224,14 +221,13 @@ class PrivacyGuard:
                         )
                         counts.append(("cookie", pair.kind, self._action, None, None, None))
                     if pairs and self._strip:
-                        kept_line = None if cookie is None else (name, cookie)
-                        rewritten = rewritten or kept_line is not None
-                if kept_line is not None:
-                    kept.append(kept_line)
+                        if cookie is None:
+                            drop.append(index)
+                        else:
+                            rewrite[index] = (name, cookie)
                 continue
             if verdict is SCAN:
                 if self._scan_off or (budget is not None and budget.exhausted):
-                    kept.append(line)
                     continue
                 if budget is None:
                     budget = Budget(self.config.scan_budget, self.config.scan_bytes)
@@ -239,9 +235,8 @@ class PrivacyGuard:
                     hit = scan_value(value, budget, self._region)
                 except Exception:
                     self._fault("values")  # a broken value check must not break the request
-                    hit = None
+                    continue
                 if hit is None:
-                    kept.append(line)
                     continue
                 folded = fold(name.decode("latin-1"))
                 flag = Flag(
@@ -261,10 +256,9 @@ class PrivacyGuard:
                     action = "reported"  # a partner flow from the carrier's own gateway
                     finding, count = finding._replace(action=action), None
             if action == "removed":
+                drop.append(index)
                 if self._key is not None and flag.kind in PRIORITY and not flag.forced:
                     subscribers.append((PRIORITY.index(flag.kind), index, flag.kind, value))
-            else:
-                kept.append(line)
             findings.append(finding)
             counts.append((flag.label, flag.kind, action, region, index, count))
 
@@ -276,7 +270,6 @@ class PrivacyGuard:
 
         added = self._pseudonyms(sorted(subscribers)) if subscribers else []
         if added:
-            kept.extend(added)
             for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
                 if (
                     finding.action == "removed"
@@ -289,8 +282,15 @@ class PrivacyGuard:
         exhausted = budget is not None and budget.exhausted
         if not findings and not exhausted:
             return None
-        changed = bool(added) or len(kept) != len(headers) or rewritten
-        return _Inspection(kept if changed else None, tuple(findings), counts, exhausted)
+        kept = None
+        if drop or rewrite or added:
+            kept = list(headers)
+            for index, line in rewrite.items():
+                kept[index] = line
+            for index in reversed(drop):
+                del kept[index]
+            kept.extend(added)
+        return _Inspection(kept, tuple(findings), counts, exhausted)
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
         """A name flag's ready-made finding and action, and a cell for its counter, bound on
@@ -353,7 +353,7 @@ class PrivacyGuard:
                             count = cell[0] = metrics.identifier_count(label, kind, action)
                         count()
                     if region is not None:
-                        metrics.number(region).inc()
+                        metrics.number_count(region)()
             except Exception:
                 self._fault("metrics")
         if found.findings:
