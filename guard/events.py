@@ -30,8 +30,7 @@ EVENT_CONFIG = "privacy_guard.config_error"
 # Six or more digits, also split by spaces, hyphens, dots or %20: a number written any way.
 _PATH_DIGITS = re.compile(r"(?:\+|%2[Bb])?[0-9](?:(?:[ .\-]|%20)?[0-9]){5,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_MAX_KEYS = 256  # distinct findings per interval before the rest are folded into one row
-_OVERFLOW = Finding("other", "other", "other", "other")
+_MAX_KEYS = 256  # distinct findings counted one by one per interval
 
 
 def safe_path(path: object) -> str:
@@ -49,7 +48,8 @@ class Events:
         self._interval = self.INTERVAL if interval is None else interval
         self._window = time.monotonic()
         self._requests = 0
-        self._counts: dict[Finding, int] = {}
+        self._counts: dict[Finding, int] = {}  # this interval's, at most _MAX_KEYS of them
+        self._overflow = 0  # findings beyond those
 
     def flagged(self, findings: Sequence[Finding], scope: Mapping[str, Any]) -> None:
         now = time.monotonic()
@@ -66,7 +66,7 @@ class Events:
                 counts[finding] = 1
                 first.append(finding)
             else:
-                counts[_OVERFLOW] = counts.get(_OVERFLOW, 0) + 1
+                self._overflow += 1
         if not (self._debug or first):
             return
         context = {
@@ -89,7 +89,7 @@ class Events:
     def flush(self, now: float | None = None) -> None:
         """Log the interval's counts, if anything was found, and start a new interval."""
         now = time.monotonic() if now is None else now
-        if self._counts:
+        if self._requests:
             self.logger.info(
                 EVENT_SUMMARY,
                 interval_s=round(now - self._window, 1),
@@ -98,7 +98,9 @@ class Events:
                     {"header": f.header, "kind": f.kind, "action": f.action, "count": n}
                     for f, n in sorted(self._counts.items(), key=lambda item: -item[1])
                 ],
+                more_identifiers=self._overflow,
             )
         self._window = now
         self._requests = 0
+        self._overflow = 0
         self._counts.clear()

@@ -12,7 +12,7 @@ import ipaddress
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
@@ -159,11 +159,11 @@ class PrivacyGuard:
         try:
             # The clean path: one dict lookup per line, no allocation. Anything that is not
             # plainly harmless sends the whole request through `_inspect`.
-            for name, value in scope["headers"]:
+            for start, (name, value) in enumerate(scope["headers"]):
                 verdict = verdicts.get(name)
                 if verdict is KEEP or (verdict is COOKIE and not suspicious(value)):
                     continue
-                found = self._inspect(scope)
+                found = self._inspect(scope, start)
                 break
             else:
                 query = scope.get("query_string")
@@ -195,8 +195,9 @@ class PrivacyGuard:
             return
         await self.app(scope, receive, send)
 
-    def _inspect(self, scope: Scope) -> _Inspection | None:
-        """One pass over the header lines: what to drop, what was found, what to count."""
+    def _inspect(self, scope: Scope, start: int = 0) -> _Inspection | None:
+        """One pass over the header lines from `start` (the lines before it are known harmless):
+        what to drop, what was found, what to count."""
         headers = scope["headers"]
         names = self._names
         findings: list[Finding] = []
@@ -206,7 +207,10 @@ class PrivacyGuard:
         budget: Budget | None = None
         trusted: bool | None = None
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
-        for index, (name, value) in enumerate(headers):
+        # numbers_total counts a request's first number: a gateway often sends the same number
+        # in two headers (x-up-calling-line-id and x-msisdn), which is one subscriber.
+        numbered = False
+        for index, (name, value) in enumerate(headers[start:] if start else headers, start):
             verdict = names.table.get(name)
             if verdict is None:
                 verdict = names.classify(name)
@@ -244,12 +248,11 @@ class PrivacyGuard:
                 )
                 action = self._value_action
                 finding, count = Finding(flag.shown, flag.kind, action, "value"), None
-                region = hit.region if hit.kind == "msisdn" else None
+                region = hit.region if hit.kind == "msisdn" and not numbered else None
             else:
-                assert isinstance(verdict, Flag)
-                flag = verdict
+                flag = cast(Flag, verdict)
                 finding, action, count = flag.bound
-                region = calling_region(value) if flag.kind == "msisdn" else None
+                region = calling_region(value) if flag.kind == "msisdn" and not numbered else None
             if flag.trusted and action == "removed":
                 trusted = self._trusted(scope) if trusted is None else trusted
                 if trusted:
@@ -259,6 +262,7 @@ class PrivacyGuard:
                 drop.append(index)
                 if self._key is not None and flag.kind in PRIORITY and not flag.forced:
                     subscribers.append((PRIORITY.index(flag.kind), index, flag.kind, value))
+            numbered = numbered or region is not None
             findings.append(finding)
             counts.append((flag.label, flag.kind, action, region, index, count))
 
@@ -341,17 +345,19 @@ class PrivacyGuard:
         metrics = self._metrics
         if metrics is not None:
             try:
-                (metrics.flagged if found.findings else metrics.clean)[scope_type]()
+                if found.findings:
+                    metrics.flagged[scope_type]()
+                else:
+                    metrics.clean[scope_type]()
                 if found.exhausted:
                     metrics.exhausted[scope_type].inc()
                 for label, kind, action, region, _, cell in found.counts:
-                    if cell is None:
-                        metrics.identifier(label, kind, action).inc()
-                    else:
-                        count = cell[0]
-                        if count is None:
-                            count = cell[0] = metrics.identifier_count(label, kind, action)
-                        count()
+                    count = cell[0] if cell is not None else None
+                    if count is None:
+                        count = metrics.identifier_count(label, kind, action)
+                        if cell is not None:
+                            cell[0] = count
+                    count()
                     if region is not None:
                         metrics.number_count(region)()
             except Exception:
