@@ -129,7 +129,7 @@ class PrivacyGuard:
         self._metrics_path = config.metrics_path
         self._events = Events(debug=config.log_level == "debug")
         self._started = False
-        self._tick = 0
+        self._countdown = OVERHEAD_SAMPLE  # requests until the next timed one
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -151,19 +151,23 @@ class PrivacyGuard:
             await self._nested(scope, receive, send)
             return
 
-        self._tick += 1
-        sampled = self._tick % OVERHEAD_SAMPLE == 0
+        self._countdown -= 1
+        sampled = not self._countdown
+        if sampled:
+            self._countdown = OVERHEAD_SAMPLE
         started = time.perf_counter() if sampled else 0.0
         verdicts = self._names.table
         found: _Inspection | None
         try:
             # The clean path: one dict lookup per line, no allocation. Anything that is not
             # plainly harmless sends the whole request through `_inspect`.
-            for start, (name, value) in enumerate(scope["headers"]):
-                verdict = verdicts.get(name)
-                if verdict is KEEP or (verdict is COOKIE and not suspicious(value)):
+            headers = scope["headers"]
+            for line in headers:
+                verdict = verdicts.get(line[0])
+                if verdict is KEEP or (verdict is COOKIE and not suspicious(line[1])):
                     continue
-                found = self._inspect(scope, start)
+                # `index` finds this very tuple: an equal line earlier would have stopped here.
+                found = self._inspect(scope, headers.index(line))
                 break
             else:
                 query = scope.get("query_string")

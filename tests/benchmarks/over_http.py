@@ -1,0 +1,166 @@
+"""Over-HTTP suite: every stack served by uvicorn at once, short wrk runs interleaved.
+
+Identical servers on this kind of machine differ by ±20% from one minute to the next, so one long
+run per stack proves nothing. All servers stay up together; each round runs every stack once per
+header set, in a shuffled order, and the ratio to the bare app is taken within the round. The
+servers are restarted a few times (new processes, new memory layout). Server CPU time per request
+(from /proc) is steadier than requests/s: it is summed over all runs of a stack.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import headersets, loadgen, stacks
+from .report import Goals, Spread, machine, table
+
+__all__ = ["Options", "run"]
+
+PLAN: dict[str, tuple[str, ...]] = {
+    "clean": ("bare", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
+    "carrier": ("bare", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
+    "hidden": ("bare", "guard"),
+}
+RATE_TARGETS = {("clean", "guard"): 0.95, ("carrier", "guard"): 0.90}
+CPU_TARGET = ("clean", "guard", 4.0)
+
+
+@dataclass
+class Options:
+    restarts: int = 3
+    pairs: int = 6
+    duration: int = 2
+    connections: int = 16
+    seed: int = 6
+
+
+def run(options: Options, progress: Callable[[str], None] = print) -> tuple[str, Goals]:
+    loadgen.wrk_path()
+    started = time.monotonic()
+    names = sorted({name for chosen in PLAN.values() for name in chosen})
+    targets = {name: f"tests.benchmarks.stacks:{name}" for name in names}
+    runs: dict[tuple[str, str], list[loadgen.Run]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
+    cpu_deltas: dict[tuple[str, str], list[float]] = {}
+    shuffle = random.Random(options.seed).shuffle
+    for restart in range(options.restarts):
+        progress(f"http: start-up {restart + 1}/{options.restarts}, {len(names)} servers")
+        with loadgen.servers(targets) as running:
+            for set_name, chosen in PLAN.items():  # warm-up, not recorded
+                for name in chosen:
+                    loadgen.wrk(running[name], set_name, 1, options.connections)
+            for pair in range(options.pairs):
+                for set_name, chosen in PLAN.items():
+                    order = list(chosen)
+                    shuffle(order)
+                    this_round = {
+                        name: loadgen.wrk(
+                            running[name], set_name, options.duration, options.connections
+                        )
+                        for name in order
+                    }
+                    for name, result in this_round.items():
+                        runs.setdefault((set_name, name), []).append(result)
+                        ref = this_round[stacks.STACKS[name][2]]
+                        if ref is not result:
+                            ratios.setdefault((set_name, name), []).append(result.rate / ref.rate)
+                            cpu_deltas.setdefault((set_name, name), []).append(
+                                result.cpu_us - ref.cpu_us
+                            )
+                progress(f"  pair {pair + 1}/{options.pairs}")
+    return _report(options, runs, ratios, cpu_deltas, time.monotonic() - started)
+
+
+def _cpu(results: list[loadgen.Run]) -> float:
+    return sum(r.cpu for r in results) / sum(r.requests for r in results) * 1e6
+
+
+def _report(
+    options: Options,
+    runs: dict[tuple[str, str], list[loadgen.Run]],
+    ratios: dict[tuple[str, str], list[float]],
+    cpu_deltas: dict[tuple[str, str], list[float]],
+    elapsed: float,
+) -> tuple[str, Goals]:
+    goals = Goals()
+    out = [
+        "## Over HTTP (uvicorn + wrk on 127.0.0.1)",
+        "",
+        f"Machine: {machine()}",
+        "",
+        f"uvicorn, 1 worker, `--http httptools --loop uvloop --no-access-log`; "
+        f"`wrk -t1 -c{options.connections} -d{options.duration}s`; every server up at once, "
+        f"{options.restarts} start-ups × {options.pairs} interleaved rounds = "
+        f"{options.restarts * options.pairs} pairs per row. Ratio: requests/s over the bare "
+        f"app's in the same round, median (min–max). Server CPU: process utime+stime over "
+        f"requests, all runs summed; Δ: paired per round, median (min–max). "
+        f"Took {elapsed:.0f} s.",
+        "",
+    ]
+    rows = []
+    for set_name, chosen in PLAN.items():
+        for name in chosen:
+            results = runs[set_name, name]
+            ref_name = stacks.STACKS[name][2]
+            rate = Spread([r.rate for r in results])
+            cpu = _cpu(results)
+            if ref_name == name:
+                ratio_text, delta_text, paired, goal = "—", "—", "—", ""
+            else:
+                ratio = Spread(ratios[set_name, name])
+                delta = Spread(cpu_deltas[set_name, name])
+                ratio_text = ratio.fmt(3)
+                delta_text = f"{cpu - _cpu(runs[set_name, ref_name]):+.1f}"
+                paired = delta.fmt(1)
+                checked = []
+                target = RATE_TARGETS.get((set_name, name))
+                if target is not None:
+                    result = goals.check(
+                        f"requests/s ÷ bare, {headersets.LABELS[set_name]}",
+                        ratio.fmt(3),
+                        ratio.median,
+                        target,
+                        at_least=True,
+                    )
+                    checked.append(f"ratio >= {target}: {result}")
+                if (set_name, name) == CPU_TARGET[:2]:
+                    aggregate = cpu - _cpu(runs[set_name, ref_name])
+                    result = goals.check(
+                        f"server CPU over bare, {headersets.LABELS[set_name]}, µs/request",
+                        f"{aggregate:+.1f}",
+                        aggregate,
+                        CPU_TARGET[2],
+                    )
+                    checked.append(f"CPU <= +{CPU_TARGET[2]:g} µs: {result}")
+                goal = "; ".join(checked)
+            rows.append(
+                [
+                    headersets.LABELS[set_name],
+                    stacks.STACKS[name][0],
+                    f"{rate.median:,.0f} ({rate.lo:,.0f}–{rate.hi:,.0f})",
+                    ratio_text,
+                    f"{cpu:.1f}",
+                    delta_text,
+                    paired,
+                    goal,
+                ]
+            )
+    out.append(
+        table(
+            [
+                "request",
+                "stack",
+                "requests/s",
+                "ratio to its bare app",
+                "server CPU µs/request",
+                "Δ CPU, all runs",
+                "Δ CPU, paired",
+                "target",
+            ],
+            rows,
+        )
+    )
+    return "\n".join(out), goals

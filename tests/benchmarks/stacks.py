@@ -1,0 +1,131 @@
+"""The ASGI stacks under test, as zero-argument factories (also `uvicorn --factory` targets).
+
+Every Starlette stack serves the same one-route app; middleware is added the way operators add
+it (`middleware=[Middleware(...)]`), so each variant differs from `bare` by exactly one layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from guard import GuardConfig, PrivacyGuard
+
+__all__ = ["FASTAPI", "STACKS", "NoopASGI", "noop_app"]
+
+
+async def _ok(request: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+class NoopASGI:
+    """The cheapest possible pure-ASGI layer: what any middleware costs before doing anything."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class NoopBase(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        return await call_next(request)
+
+
+async def noop_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """An ASGI app that does nothing: the guard around it is the guard's isolated cost."""
+
+
+def _starlette(*middleware: Middleware) -> Starlette:
+    return Starlette(routes=[Route("/", _ok)], middleware=list(middleware))
+
+
+def _guard(**config: str) -> Middleware:
+    return Middleware(PrivacyGuard, config=GuardConfig(**config), registry=CollectorRegistry())
+
+
+def bare() -> ASGIApp:
+    return _starlette()
+
+
+def noop() -> ASGIApp:
+    return _starlette(Middleware(NoopASGI))
+
+
+def guard() -> ASGIApp:
+    return _starlette(_guard())
+
+
+def guard_scan_off() -> ASGIApp:
+    return _starlette(_guard(scan_values="off"))
+
+
+def guard_report() -> ASGIApp:
+    return _starlette(_guard(mode="report"))
+
+
+def exporter() -> ASGIApp:
+    from starlette_exporter import PrometheusMiddleware
+
+    return _starlette(Middleware(PrometheusMiddleware))
+
+
+def basehttp() -> ASGIApp:
+    return _starlette(Middleware(NoopBase))
+
+
+def _fastapi() -> ASGIApp:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    app.add_api_route("/", _ok, methods=["GET"])
+    return app
+
+
+def fastapi_bare() -> ASGIApp:
+    return _fastapi()
+
+
+def fastapi_instrumentator() -> ASGIApp:
+    from fastapi import FastAPI
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    app = _fastapi()
+    assert isinstance(app, FastAPI)
+    Instrumentator().instrument(app)
+    return app
+
+
+def fastapi_guard() -> ASGIApp:
+    app = _fastapi()
+    app.add_middleware(PrivacyGuard, config=GuardConfig(), registry=CollectorRegistry())  # type: ignore[arg-type]
+    return app
+
+
+# name -> (label, factory, the stack it is compared with)
+STACKS: dict[str, tuple[str, Callable[[], ASGIApp], str]] = {
+    "bare": ("Starlette, bare", bare, "bare"),
+    "noop": ("+ no-op pure-ASGI middleware", noop, "bare"),
+    "guard": ("+ PrivacyGuard (default config)", guard, "bare"),
+    "guard_scan_off": ("+ PrivacyGuard, value scan off", guard_scan_off, "bare"),
+    "guard_report": ("+ PrivacyGuard, report mode", guard_report, "bare"),
+    "exporter": ("+ starlette-exporter PrometheusMiddleware", exporter, "bare"),
+    "basehttp": ("+ no-op BaseHTTPMiddleware", basehttp, "bare"),
+    "fastapi_bare": ("FastAPI, bare", fastapi_bare, "fastapi_bare"),
+    "fastapi_instrumentator": (
+        "FastAPI + prometheus-fastapi-instrumentator",
+        fastapi_instrumentator,
+        "fastapi_bare",
+    ),
+    "fastapi_guard": ("FastAPI + PrivacyGuard", fastapi_guard, "fastapi_bare"),
+}
+FASTAPI = ("fastapi_bare", "fastapi_instrumentator", "fastapi_guard")
