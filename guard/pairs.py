@@ -59,20 +59,35 @@ def _classify(name: bytes) -> PairHit | None:
     return PairHit(shown(folded), _KIND.get(stem, "msisdn"), "name")
 
 
+MAX_HITS = 64  # identifying pairs one Cookie line or query string may name before we stop
+
+
+def _distinct(hits: list[PairHit], hit: PairHit) -> None:
+    if hit not in hits:
+        hits.append(hit)
+
+
 def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
     """Identifying cookie pairs in one Cookie header, and the header without them.
 
     The new value is None when every pair was identifying (drop the line), or `value` itself when
-    nothing was.
+    nothing was. Cost is bounded: a pair is only parsed when its name holds a marker word, each
+    distinct name is reported once, and a line naming more than MAX_HITS identifying pairs is
+    dropped whole — only the sender's own request carries such a thing.
     """
     kept: list[bytes] = []
     hits: list[PairHit] = []
+    identifying = 0
     for pair in value.split(b";"):
-        hit = _classify(pair.split(b"=", 1)[0].strip())
+        name = pair.split(b"=", 1)[0]
+        hit = _classify(name.strip()) if suspicious(name) else None
         if hit is None:
             kept.append(pair)
-        else:
-            hits.append(hit)
+            continue
+        identifying += 1
+        _distinct(hits, hit)
+        if identifying > MAX_HITS:
+            return None, hits
     if not hits:
         return value, hits
     if not any(pair.strip() for pair in kept):
@@ -82,11 +97,18 @@ def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
 
 
 def query_hits(query: bytes) -> list[PairHit]:
-    """Identifying parameter names in a raw query string (reported, never removed)."""
-    hits = []
+    """Identifying parameter names in a raw query string (reported, never removed), each
+    distinct name once, at most MAX_HITS of them."""
+    hits: list[PairHit] = []
     for part in re.split(rb"[&;]", query):
-        name = unquote_to_bytes(part.split(b"=", 1)[0].replace(b"+", b" ")).strip()
-        hit = _classify(name)
+        name = part.split(b"=", 1)[0]
+        if b"%" in name or b"+" in name:
+            name = unquote_to_bytes(name.replace(b"+", b" "))
+        if not suspicious(name):
+            continue
+        hit = _classify(name.strip())
         if hit is not None:
-            hits.append(hit)
+            _distinct(hits, hit)
+            if len(hits) >= MAX_HITS:
+                break
     return hits

@@ -49,6 +49,7 @@ THOUSAND = [(b"x-up-calling-line-id", b"447700900123"), (b"accept", b"*/*")] * 5
 @example(config=GuardConfig(), headers=[MSISDN_64K, (b"x-other", b"+61491570006," * 5000)])
 @example(config=GuardConfig(), headers=THOUSAND)
 @example(config=GuardConfig(scan_values="off"), headers=[(b" X_MSISDN\t", b"447700900123")])
+@example(config=GuardConfig(), headers=[(b"coOKiE", b"User-Identity-Forward-msisdn=;")])
 def test_strip_mode_removes_every_identifying_line_and_alters_nothing_else(config, headers):
     outcome = call(_guard(config), headers)
     check_strip(config, headers, outcome)
