@@ -160,9 +160,7 @@ def test_other_methods_are_refused_without_the_app(method: str) -> None:
 def test_report_mode_says_reported() -> None:
     _, _, body, _ = page(CARRIER, mode="report")
 
-    assert {row[2] for row in rows(body)} == {
-        "seen and left in place (reported only)"
-    }
+    assert {row[2] for row in rows(body)} == {"seen and left in place (reported only)"}
 
 
 def test_pseudonym_says_replaced() -> None:
