@@ -62,32 +62,25 @@ def _classify(name: bytes) -> PairHit | None:
 MAX_HITS = 64  # identifying pairs one Cookie line or query string may name before we stop
 
 
-def _distinct(hits: list[PairHit], hit: PairHit) -> None:
-    if hit not in hits:
-        hits.append(hit)
-
-
 def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
     """Identifying cookie pairs in one Cookie header, and the header without them.
 
     The new value is None when every pair was identifying (drop the line), or `value` itself when
-    nothing was. Cost is bounded: a pair is only parsed when its name holds a marker word, each
-    distinct name is reported once, and a line naming more than MAX_HITS identifying pairs is
-    dropped whole — only the sender's own request carries such a thing.
+    nothing was. Cost is bounded: a pair is only parsed when its name holds a marker word, and a
+    line with more than MAX_HITS identifying pairs is dropped whole after the first MAX_HITS are
+    reported — only its own sender builds such a thing.
     """
     kept: list[bytes] = []
     hits: list[PairHit] = []
-    identifying = 0
     for pair in value.split(b";"):
         name = pair.split(b"=", 1)[0]
         hit = _classify(name.strip()) if suspicious(name) else None
         if hit is None:
             kept.append(pair)
             continue
-        identifying += 1
-        _distinct(hits, hit)
-        if identifying > MAX_HITS:
+        if len(hits) == MAX_HITS:
             return None, hits
+        hits.append(hit)
     if not hits:
         return value, hits
     if not any(pair.strip() for pair in kept):
@@ -97,8 +90,8 @@ def cookie_hits(value: bytes) -> tuple[bytes | None, list[PairHit]]:
 
 
 def query_hits(query: bytes) -> list[PairHit]:
-    """Identifying parameter names in a raw query string (reported, never removed), each
-    distinct name once, at most MAX_HITS of them."""
+    """Identifying parameter names in a raw query string (reported, never removed), at most
+    MAX_HITS of them."""
     hits: list[PairHit] = []
     for part in re.split(rb"[&;]", query):
         name = part.split(b"=", 1)[0]
@@ -108,7 +101,7 @@ def query_hits(query: bytes) -> list[PairHit]:
             continue
         hit = _classify(name.strip())
         if hit is not None:
-            _distinct(hits, hit)
-            if len(hits) >= MAX_HITS:
+            hits.append(hit)
+            if len(hits) == MAX_HITS:
                 break
     return hits
