@@ -330,6 +330,8 @@ class PrivacyGuard:
         """
         client = scope.get("client")
         path = scope.get("path", "")
+        if "/." in path and {".", ".."} & set(path.split("/")):
+            return False  # `/billing/../admin` is not under `/billing` once an app collapses it
         if not client or not any(
             path == prefix or path.startswith(prefix.rstrip("/") + "/")
             for prefix in self._trusted_paths

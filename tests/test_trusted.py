@@ -74,6 +74,8 @@ REMOVED = [
     (("192.0.2.10", 40000), "/shop/billing/charge"),
     (("192.0.2.10", 40000), "/age-checker"),  # a prefix is a path segment, not a string
     (("192.0.2.10", 40000), "/age-check-admin/export"),
+    (("192.0.2.10", 40000), "/billing/../admin/export"),  # dot segments leave the prefix
+    (("192.0.2.10", 40000), "/billing/./../admin"),
     # no usable peer address (unix socket, or a server that does not report one)
     (None, "/billing/charge"),
     (("", 0), "/billing/charge"),
