@@ -15,22 +15,19 @@ A missing tool skips its test, unless GUARD_CI_STRICT=1, which turns the skip in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support import free_port, require_tool, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAFANA = ROOT / "grafana"
@@ -79,22 +76,6 @@ LIVE_VARIABLES = {
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|(\w+))")
 
 
-def require_tool(name: str) -> str:
-    """The path of the executable `name`, or skip (fail when GUARD_CI_STRICT=1) without it.
-
-    The directory of the running interpreter is searched first, so console scripts of the
-    virtualenv the tests run in are found without activating it.
-    """
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    path = shutil.which(name, path=search)
-    if path:
-        return path
-    reason = f"{name!r} is not installed (not on PATH nor next to {sys.executable})"
-    if os.environ.get("GUARD_CI_STRICT") == "1":
-        pytest.fail(f"{reason}; GUARD_CI_STRICT=1 forbids skipping")
-    pytest.skip(reason)
-
-
 def load_dashboard() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     return data
@@ -126,13 +107,6 @@ def substitute(expr: str, variables: dict[str, str]) -> str:
         return variables[name]
 
     return _VARIABLE.sub(one, expr)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 60) -> tuple[int, str]:
@@ -420,20 +394,6 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS)
             last = result
         time.sleep(0.25)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process started with start_new_session=True, and the workers it forked."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 class Prometheus:
