@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
@@ -24,7 +25,6 @@ from .detect import (
     COOKIE,
     GUARD_HEADERS,
     KEEP,
-    SCAN,
     Budget,
     Finding,
     Flag,
@@ -53,20 +53,22 @@ __version__ = "0.1.0"
 
 SCOPE_KEY = "privacy_guard"
 # A name's counter increment, bound the first time that name is counted.
-_Cell = list[Callable[[], None] | None]
-# metric label, kind, action, region, index of the header line (None: cookie pair, query), and
-# the name's counter cell (None: look the counter up)
-_Count = tuple[str, str, str, str | None, int | None, _Cell | None]
+_Cell = list[Callable[[], object] | None]
+# metric label, kind, action, index of the header line (None: cookie pair, query), and the
+# name's counter cell (None: look the counter up)
+_Count = tuple[str, str, str, int | None, _Cell | None]
 
 
 class _Inspection(NamedTuple):
     headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
     findings: tuple[Finding, ...]
-    counts: list[_Count]
+    counts: list[_Count]  # one per finding, in the same order
+    region: str | None  # of the request's first phone number, for numbers_total
     exhausted: bool  # the value-scan budget ran out
 
 
-_NO_COUNT: dict[str, Callable[[], None]] = {"http": lambda: None, "websocket": lambda: None}
+_INSPECTED = frozenset({"http", "websocket"})
+_NO_COUNT: dict[str, Callable[[], object]] = {"http": lambda: None, "websocket": lambda: None}
 _ALLOW_GET = ((b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD"))
 _REFUSED = b"Request refused: the privacy guard could not inspect it.\n"
 
@@ -122,41 +124,34 @@ class PrivacyGuard:
                 | ({"replaced"} if self._key is not None else set()),
                 labels=Names.labels_for(config.extra_headers),
             )
-        self._clean = self._metrics.clean if self._metrics is not None else _NO_COUNT
+        self._count_clean = self._metrics.clean if self._metrics is not None else _NO_COUNT
         self._names = Names(
             config.extra_headers, config.allow_headers, config.trusted_headers, self._bind
         )
         self._metrics_path = config.metrics_path
         self._events = Events(debug=config.log_level == "debug")
-        self._started = False
-        self._countdown = OVERHEAD_SAMPLE  # requests until the next timed one
+        self._verdicts = self._names.table
+        # True once started, unless refusing: the one check that keeps `_elsewhere` off the path.
+        self._ready = False
+        # True for one request in OVERHEAD_SAMPLE: the guard's own time is observed for those.
+        self._sampled = itertools.cycle(
+            (False,) * (OVERHEAD_SAMPLE - 1) + (self._metrics is not None,)
+        ).__next__
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
-        if scope_type != "http" and scope_type != "websocket":
-            if scope_type == "lifespan":
-                await self._lifespan(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
-            return
-        if self._refusal is not None:
-            await _refuse(scope, receive, send)
-            return
-        if not self._started:
-            self._start()
-        if scope_type == "http" and scope["path"] == self._metrics_path:
-            await self._serve_metrics(scope, send)
-            return
-        if SCOPE_KEY in scope:
-            await self._nested(scope, receive, send)
+        if (
+            scope_type not in _INSPECTED
+            or not self._ready
+            or (scope["path"] == self._metrics_path and scope_type == "http")
+            or SCOPE_KEY in scope
+        ):
+            await self._elsewhere(scope, receive, send)
             return
 
-        self._countdown -= 1
-        sampled = not self._countdown
-        if sampled:
-            self._countdown = OVERHEAD_SAMPLE
+        sampled = self._sampled()
         started = time.perf_counter() if sampled else 0.0
-        verdicts = self._names.table
+        verdicts = self._verdicts
         found: _Inspection | None
         try:
             # The clean path: one dict lookup per line, no allocation. Anything that is not
@@ -181,7 +176,7 @@ class PrivacyGuard:
         if found is None:
             scope = {**scope, SCOPE_KEY: ()}
             try:
-                self._clean[scope_type]()
+                self._count_clean[scope_type]()
             except Exception:
                 self._fault("metrics")
         else:
@@ -189,21 +184,37 @@ class PrivacyGuard:
             if found.headers is not None:
                 scope["headers"] = found.headers
             self._record(scope_type, scope, found)
-        if sampled and self._metrics is not None:
-            try:
-                self._metrics.overhead.observe(time.perf_counter() - started)
-            except Exception:
-                self._fault("metrics")
-        if scope_type == "http" and scope["path"] == self._check_path:
+        if sampled:
+            self._observe(time.perf_counter() - started)
+        if scope["path"] == self._check_path and scope_type == "http":
             await self._serve_check(scope, send)
             return
         await self.app(scope, receive, send)
+
+    async def _elsewhere(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Everything that is not an ordinary request: lifespan and unknown scope types, a guard
+        that must refuse or has not started, the metrics path, and a scope an outer guard saw."""
+        scope_type = scope["type"]
+        if scope_type not in _INSPECTED:
+            if scope_type == "lifespan":
+                await self._lifespan(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        elif self._refusal is not None:
+            await _refuse(scope, receive, send)
+        elif not self._ready:
+            self._start()
+            await self(scope, receive, send)
+        elif SCOPE_KEY in scope:
+            await self._nested(scope, receive, send)
+        else:
+            await self._serve_metrics(scope, send)
 
     def _inspect(self, scope: Scope, start: int = 0) -> _Inspection | None:
         """One pass over the header lines from `start` (the lines before it are known harmless):
         what to drop, what was found, what to count."""
         headers = scope["headers"]
-        names = self._names
+        verdicts = self._verdicts
         findings: list[Finding] = []
         counts: list[_Count] = []
         drop: list[int] = []
@@ -213,28 +224,33 @@ class PrivacyGuard:
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
         # numbers_total counts a request's first number: a gateway often sends the same number
         # in two headers (x-up-calling-line-id and x-msisdn), which is one subscriber.
-        numbered = False
+        region: str | None = None
         for index, (name, value) in enumerate(headers[start:] if start else headers, start):
-            verdict = names.table.get(name)
+            verdict = verdicts.get(name)
             if verdict is None:
-                verdict = names.classify(name)
+                verdict = self._names.classify(name)
             if verdict is KEEP:
                 continue
-            if verdict is COOKIE:
+            if isinstance(verdict, Flag):
+                flag = verdict
+                finding, action, count = flag.bound
+                if region is None and flag.kind == "msisdn":
+                    region = calling_region(value)
+            elif verdict is COOKIE:
                 if suspicious(value):
                     cookie, pairs = cookie_hits(value)
                     for pair in pairs:
                         findings.append(
                             Finding(f"cookie:{pair.shown}", pair.kind, self._action, pair.rule)
                         )
-                        counts.append(("cookie", pair.kind, self._action, None, None, None))
+                        counts.append(("cookie", pair.kind, self._action, None, None))
                     if pairs and self._strip:
                         if cookie is None:
                             drop.append(index)
                         else:
                             rewrite[index] = (name, cookie)
                 continue
-            if verdict is SCAN:
+            else:  # SCAN: an unknown name, whose value may still be a number
                 if self._scan_off or (budget is not None and budget.exhausted):
                     continue
                 if budget is None:
@@ -252,11 +268,8 @@ class PrivacyGuard:
                 )
                 action = self._value_action
                 finding, count = Finding(flag.shown, flag.kind, action, "value"), None
-                region = hit.region if hit.kind == "msisdn" and not numbered else None
-            else:
-                flag = cast(Flag, verdict)
-                finding, action, count = flag.bound
-                region = calling_region(value) if flag.kind == "msisdn" and not numbered else None
+                if region is None and hit.kind == "msisdn":
+                    region = hit.region
             if flag.trusted and action == "removed":
                 trusted = self._trusted(scope) if trusted is None else trusted
                 if trusted:
@@ -266,27 +279,27 @@ class PrivacyGuard:
                 drop.append(index)
                 if self._key is not None and flag.kind in PRIORITY and not flag.forced:
                     subscribers.append((PRIORITY.index(flag.kind), index, flag.kind, value))
-            numbered = numbered or region is not None
             findings.append(finding)
-            counts.append((flag.label, flag.kind, action, region, index, count))
+            counts.append((flag.label, flag.kind, action, index, count))
 
         query = scope.get("query_string")
         if query and suspicious_query(query):
             for pair in query_hits(query):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
-                counts.append(("query", pair.kind, "reported", None, None, None))
+                counts.append(("query", pair.kind, "reported", None, None))
 
         added = self._pseudonyms(sorted(subscribers)) if subscribers else []
         if added:
             for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
+                label, kind, _, at, _ = count
                 if (
                     finding.action == "removed"
-                    and finding.kind in PRIORITY
-                    and count[0] not in GUARD_HEADERS
-                    and count[4] is not None  # header lines; cookie pairs are just removed
+                    and kind in PRIORITY
+                    and label not in GUARD_HEADERS
+                    and at is not None  # header lines; cookie pairs are just removed
                 ):
                     findings[position] = finding._replace(action="replaced")
-                    counts[position] = (*count[:2], "replaced", count[3], count[4], None)
+                    counts[position] = (label, kind, "replaced", at, None)
         exhausted = budget is not None and budget.exhausted
         if not findings and not exhausted:
             return None
@@ -298,7 +311,7 @@ class PrivacyGuard:
             for index in reversed(drop):
                 del kept[index]
             kept.extend(added)
-        return _Inspection(kept, tuple(findings), counts, exhausted)
+        return _Inspection(kept, tuple(findings), counts, region, exhausted)
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
         """A name flag's ready-made finding and action, and a cell for its counter, bound on
@@ -357,15 +370,15 @@ class PrivacyGuard:
                     metrics.clean[scope_type]()
                 if found.exhausted:
                     metrics.exhausted[scope_type].inc()
-                for label, kind, action, region, _, cell in found.counts:
+                for label, kind, action, _, cell in found.counts:
                     count = cell[0] if cell is not None else None
                     if count is None:
                         count = metrics.identifier_count(label, kind, action)
                         if cell is not None:
                             cell[0] = count
                     count()
-                    if region is not None:
-                        metrics.number_count(region)()
+                if found.region is not None:
+                    metrics.number_count(found.region)()
             except Exception:
                 self._fault("metrics")
         if found.findings:
@@ -373,6 +386,13 @@ class PrivacyGuard:
                 self._events.flagged(found.findings, scope)
             except Exception:
                 self._fault("logging")
+
+    def _observe(self, seconds: float) -> None:
+        if self._metrics is not None:
+            try:
+                self._metrics.overhead.observe(seconds)
+            except Exception:
+                self._fault("metrics")
 
     async def _nested(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An outer guard already inspected this scope: neither scan nor count again.
@@ -392,7 +412,7 @@ class PrivacyGuard:
                 return
             drop = (
                 {
-                    count[4]
+                    count[3]
                     for finding, count in zip(found.findings, found.counts, strict=True)
                     if finding.header in reported and finding.action != "reported"
                 }
@@ -429,9 +449,9 @@ class PrivacyGuard:
 
     def _start(self) -> None:
         """Once per process: on `lifespan.startup`, or on the first request without lifespan."""
-        if self._started:
+        if self._ready:
             return
-        self._started = True
+        self._ready = True
         config = self.config
         if not self._scan_off:
             phone.warm()

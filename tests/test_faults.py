@@ -98,7 +98,7 @@ class _BrokenTable(dict):  # type: ignore[type-arg]
 def test_a_broken_name_table_refuses_even_a_clean_request():
     registry = CollectorRegistry()
     guard = guard_for(registry=registry)
-    guard._names.table = _BrokenTable(guard._names.table)
+    guard._names.table = guard._verdicts = _BrokenTable(guard._names.table)
 
     outcome = call(guard, [(b"host", b"example.test"), (b"accept", b"*/*")])
 
