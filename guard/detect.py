@@ -372,12 +372,27 @@ def calling_region(value: bytes) -> str:
         digits = value.lstrip(b" +").split(b",", 1)[0].strip()
         if not (11 <= len(digits) <= 15 and digits.isdigit()):
             return "ZZ"
-    get = _CALLING_REGION.get
-    return get(digits[:1]) or get(digits[:2]) or get(digits[:3]) or "ZZ"
+    return _CALLING_REGION.get(digits[:3], "ZZ")
 
 
-_CALLING_REGION = {
-    str(code).encode(): regions[0]
-    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
-    if regions and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
-}
+def _calling_regions() -> dict[bytes, str]:
+    """Every three-digit prefix mapped to the region of the calling code it starts with.
+
+    Calling codes (ITU-T E.164) are a prefix code, one to three digits long, so the first three
+    digits of a number decide its code: one lookup per number instead of up to three.
+    """
+    by_code = {
+        str(code): regions[0]
+        for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+        if regions and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+    }
+    table = {}
+    for prefix in range(1000):
+        digits = f"{prefix:03d}"
+        region = by_code.get(digits[:1]) or by_code.get(digits[:2]) or by_code.get(digits)
+        if region is not None:
+            table[digits.encode()] = region
+    return table
+
+
+_CALLING_REGION = _calling_regions()

@@ -13,7 +13,8 @@ import itertools
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
@@ -59,7 +60,8 @@ _Cell = list[Callable[[], object] | None]
 _Count = tuple[str, str, str, int | None, _Cell | None]
 
 
-class _Inspection(NamedTuple):
+@dataclass(slots=True)
+class _Inspection:
     headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
     findings: tuple[Finding, ...]
     counts: list[_Count]  # one per finding, in the same order
@@ -218,14 +220,15 @@ class PrivacyGuard:
         findings: list[Finding] = []
         counts: list[_Count] = []
         drop: list[int] = []
-        rewrite: dict[int, tuple[bytes, bytes]] = {}  # cookie lines with some pairs removed
+        rewrite: dict[int, tuple[bytes, bytes]] | None = None  # cookie lines, some pairs removed
         budget: Budget | None = None
         trusted: bool | None = None
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
         # numbers_total counts a request's first number: a gateway often sends the same number
         # in two headers (x-up-calling-line-id and x-msisdn), which is one subscriber.
         region: str | None = None
-        for index, (name, value) in enumerate(headers[start:] if start else headers, start):
+        for index in range(start, len(headers)):
+            name, value = headers[index]
             verdict = verdicts.get(name)
             if verdict is None:
                 verdict = self._names.classify(name)
@@ -248,6 +251,7 @@ class PrivacyGuard:
                         if cookie is None:
                             drop.append(index)
                         else:
+                            rewrite = rewrite or {}
                             rewrite[index] = (name, cookie)
                 continue
             else:  # SCAN: an unknown name, whose value may still be a number
@@ -306,11 +310,11 @@ class PrivacyGuard:
         kept = None
         if drop or rewrite or added:
             kept = list(headers)
-            for index, line in rewrite.items():
+            for index, line in (rewrite or {}).items():
                 kept[index] = line
             for index in reversed(drop):
                 del kept[index]
-            kept.extend(added)
+            kept += added
         return _Inspection(kept, tuple(findings), counts, region, exhausted)
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:

@@ -20,7 +20,7 @@ from phonenumbers import PhoneNumber, PhoneNumberFormat, PhoneNumberType
 from prometheus_client import CollectorRegistry
 
 from guard import Finding, GuardConfig, PrivacyGuard
-from guard.detect import Budget, Hit, scan_value
+from guard.detect import Budget, Hit, calling_region, scan_value
 
 MCCS = frozenset(
     json.loads((Path(__file__).parents[1] / "guard" / "data" / "mcc.json").read_text())["mccs"]
@@ -511,3 +511,26 @@ def test_report_mode_reports_value_hits() -> None:
     scope, _ = _guarded(MIXED, GuardConfig(mode="report"))
     assert scope["headers"] == MIXED
     assert [f.action for f in scope["privacy_guard"]] == ["reported", "reported"]
+
+
+# --- numbers_total's region label ----------------------------------------------------------------
+CALLING_CODES = sorted(
+    (code, regions[0])
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items()
+    if regions and regions[0] != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY
+)
+
+
+@pytest.mark.parametrize(("code", "region"), CALLING_CODES)
+def test_calling_region_is_the_region_of_the_calling_code(code: int, region: str) -> None:
+    digits = f"{code}".ljust(12, "5")  # a number of a usual length behind the code
+    assert calling_region(digits.encode()) == region
+    assert calling_region(f"+{digits}".encode()) == region
+    assert calling_region(f" +{digits}, 15550100".encode()) == region
+
+
+@pytest.mark.parametrize(
+    "value", [b"", b"4477009", b"4477009001234567", b"44770090012a", b"tel:+447700900123", b"+"]
+)
+def test_calling_region_of_anything_else_is_unknown(value: bytes) -> None:
+    assert calling_region(value) == "ZZ"

@@ -1,0 +1,115 @@
+"""The request path's counters: lock-free ticks that every scrape reads exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+from guard import GuardConfig, PrivacyGuard
+from guard.metrics import GuardMetrics, _bump, _Ticks
+
+LABELS = {"header", "other", "cookie", "query"}
+
+
+def _metrics(registry: CollectorRegistry) -> GuardMetrics:
+    return GuardMetrics(
+        registry, version="t", mode="strip", catalog_version="c", actions={"removed"}, labels=LABELS
+    )
+
+
+def _requests(registry: CollectorRegistry, result: str = "clean") -> float | None:
+    labels = {"type": "http", "result": result}
+    return registry.get_sample_value("privacy_guard_requests_total", labels)
+
+
+def test_a_tick_is_seen_by_the_next_scrape_and_reads_change_nothing() -> None:
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+    assert _requests(registry) == 0
+    for expected in range(1, 6):
+        metrics.clean["http"]()
+        assert _requests(registry) == expected
+        assert _requests(registry) == expected  # a read is not a tick
+    assert b'privacy_guard_requests_total{result="clean",type="http"} 5.0' in generate_latest(
+        registry
+    )
+
+
+def test_ticks_from_many_threads_are_never_lost() -> None:
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+    tick = metrics.clean["http"]
+    threads, each = 8, 20_000
+    stop = threading.Event()
+
+    def scrape() -> None:  # reads racing the ticks
+        while not stop.is_set():
+            _requests(registry)
+
+    def work() -> None:
+        for _ in range(each):
+            tick()
+
+    reader = threading.Thread(target=scrape)
+    reader.start()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    stop.set()
+    reader.join()
+    assert _requests(registry) == threads * each
+
+
+def test_the_public_counter_interface_still_works_alongside_ticks() -> None:
+    registry = CollectorRegistry()
+    child = Counter("c", "c", ["a"], registry=registry).labels("x")
+    child.inc(2.5)
+    tick = _bump(child)
+    assert isinstance(child._value, _Ticks)
+    tick()
+    tick()
+    child.inc(0.5)
+    assert registry.get_sample_value("c_total", {"a": "x"}) == 5.0
+    child.reset()
+    assert registry.get_sample_value("c_total", {"a": "x"}) == 0.0
+    tick()
+    assert registry.get_sample_value("c_total", {"a": "x"}) == 1.0
+
+
+def test_guards_sharing_a_registry_share_one_count() -> None:
+    registry = CollectorRegistry()
+    first, second = _metrics(registry), _metrics(registry)
+    assert first.clean["http"] == second.clean["http"]
+    first.clean["http"]()
+    second.clean["http"]()
+    assert _requests(registry) == 2
+
+
+@pytest.mark.parametrize("mode", ["strip", "report"])
+def test_every_request_is_counted_exactly_through_the_guard(mode: str) -> None:
+    registry = CollectorRegistry()
+
+    async def app(scope, receive, send) -> None:
+        pass
+
+    guard = PrivacyGuard(app, config=GuardConfig(mode=mode), registry=registry)
+
+    async def run() -> None:
+        for index in range(300):
+            headers = [(b"host", b"a.test")]
+            if index % 3 == 0:
+                headers.append((b"x-msisdn", b"447700900123"))
+            await guard({"type": "http", "path": "/", "headers": headers}, None, None)
+
+    asyncio.run(run())
+    assert _requests(registry, "clean") == 200
+    assert _requests(registry, "flagged") == 100
+    action = "removed" if mode == "strip" else "reported"
+    labels = {"header": "x-msisdn", "kind": "msisdn", "action": action}
+    assert registry.get_sample_value("privacy_guard_identifiers_total", labels) == 100
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "GB"}) == 100
