@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from operator import length_hint
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -159,12 +160,13 @@ class PrivacyGuard:
             # The clean path: one dict lookup per line, no allocation. Anything that is not
             # plainly harmless sends the whole request through `_inspect`.
             headers = scope["headers"]
-            for line in headers:
+            lines = iter(headers)
+            for line in lines:
                 verdict = verdicts.get(line[0])
                 if verdict is KEEP or (verdict is COOKIE and not suspicious(line[1])):
                     continue
-                # `index` finds this very tuple: an equal line earlier would have stopped here.
-                found = self._inspect(scope, headers.index(line))
+                # This line's index, from how many lines the iterator has left: O(1).
+                found = self._inspect(scope, len(headers) - length_hint(lines) - 1)
                 break
             else:
                 query = scope.get("query_string")
@@ -310,8 +312,9 @@ class PrivacyGuard:
         kept = None
         if drop or rewrite or added:
             kept = list(headers)
-            for index, line in (rewrite or {}).items():
-                kept[index] = line
+            if rewrite:
+                for index, line in rewrite.items():
+                    kept[index] = line
             for index in reversed(drop):
                 del kept[index]
             kept += added

@@ -19,9 +19,19 @@ from .report import Goals, Spread, machine, table
 
 __all__ = ["Options", "run"]
 
+# `noop` and `reference` are yardsticks: what one layer, and the crudest names-only filter, cost
+# over HTTP on this machine in the same rounds.
 PLAN: dict[str, tuple[str, ...]] = {
-    "clean": ("bare", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
-    "carrier": ("bare", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
+    "clean": (
+        "bare",
+        "noop",
+        "reference",
+        "guard",
+        "exporter",
+        "fastapi_bare",
+        "fastapi_instrumentator",
+    ),
+    "carrier": ("bare", "reference", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
     "hidden": ("bare", "guard"),
 }
 RATE_TARGETS = {("clean", "guard"): 0.95, ("carrier", "guard"): 0.90}

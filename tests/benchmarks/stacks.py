@@ -18,8 +18,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guard import GuardConfig, PrivacyGuard
+from guard.catalog import CATALOG
 
-__all__ = ["FASTAPI", "STACKS", "NoopASGI", "noop_app"]
+__all__ = ["FASTAPI", "STACKS", "NoopASGI", "ReferenceGuard", "noop_app"]
 
 
 async def _ok(request: Request) -> Response:
@@ -33,6 +34,28 @@ class NoopASGI:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+class ReferenceGuard:
+    """A yardstick, not a guard: the crudest names-only filter (exact catalog names, nothing else
+    — no name rules, values, cookies, metrics or logs), with the same one scope copy. What any
+    header filter costs on this machine; the issue quotes one like it as its reference."""
+
+    names = frozenset(name.encode("latin-1") for name in CATALOG)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" or scope["type"] == "websocket":
+            names = self.names
+            headers = scope["headers"]
+            for name, _ in headers:
+                if name in names:
+                    headers = [line for line in headers if line[0] not in names]
+                    break
+            scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
 
 
@@ -63,6 +86,10 @@ def noop() -> ASGIApp:
 
 def guard() -> ASGIApp:
     return _starlette(_guard())
+
+
+def reference() -> ASGIApp:
+    return _starlette(Middleware(ReferenceGuard))
 
 
 def guard_scan_off() -> ASGIApp:
@@ -115,6 +142,7 @@ def fastapi_guard() -> ASGIApp:
 STACKS: dict[str, tuple[str, Callable[[], ASGIApp], str]] = {
     "bare": ("Starlette, bare", bare, "bare"),
     "noop": ("+ no-op pure-ASGI middleware", noop, "bare"),
+    "reference": ("+ reference filter (catalog names only; a yardstick)", reference, "bare"),
     "guard": ("+ PrivacyGuard (default config)", guard, "bare"),
     "guard_scan_off": ("+ PrivacyGuard, value scan off", guard_scan_off, "bare"),
     "guard_report": ("+ PrivacyGuard, report mode", guard_report, "bare"),
