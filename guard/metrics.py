@@ -223,13 +223,14 @@ def _bump(child: Counter) -> Callable[[], object]:
     Notes: relies on prometheus-client keeping a child's value in `_value` (a `MutexValue`, or
     an mmap-backed value with `inc(amount)`); anything else falls back to the public `inc`.
     """
-    value = getattr(child, "_value", None)
-    if isinstance(value, _Ticks):
-        return value.tick
-    if type(value) is values.MutexValue:
-        ticks = _Ticks(value.get())  # type: ignore[no-untyped-call]
-        child._value = ticks
-        return ticks.tick
+    with _LOCK:  # two threads binding one child must end up with one count
+        value = getattr(child, "_value", None)
+        if isinstance(value, _Ticks):
+            return value.tick
+        if type(value) is values.MutexValue:
+            ticks = _Ticks(value.get())  # type: ignore[no-untyped-call]
+            child._value = ticks
+            return ticks.tick
     inc = getattr(value, "inc", None)
     return child.inc if inc is None else functools.partial(inc, 1)
 
