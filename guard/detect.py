@@ -106,8 +106,19 @@ _NAME_RULE = re.compile(
 )
 
 
+# Every name `_NAME_RULE` matches has one of these whole tokens, or `msisdn` or `calling-line`
+# inside it: a set test that rules out most names for a third of the regex's cost.
+_STEM_TOKENS = frozenset(stem for stem in _STEM_KIND if "-" not in stem)
+
+
 def name_rule(folded: str) -> str | None:
     """The kind an identifier-shaped name carries, or None."""
+    if (
+        _STEM_TOKENS.isdisjoint(folded.split("-"))
+        and "msisdn" not in folded
+        and "calling-line" not in folded
+    ):
+        return None
     match = _NAME_RULE.search(folded)
     if match is None:
         return None

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from conftest import RecordingApp, call, http_scope
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from guard import Finding, GuardConfig, PrivacyGuard
-from guard.detect import SCAN, Flag, Names, name_rule
+from guard.detect import _NAME_RULE, _STEM_KIND, SCAN, Flag, Names, name_rule
 
 CATALOG = json.loads((Path(__file__).parents[1] / "guard" / "data" / "catalog.json").read_text())
 
@@ -376,3 +378,17 @@ def test_benign_request_kept_byte_for_byte_in_order(budget: int) -> None:
             "privacy_guard_scan_budget_exhausted_total", {"type": "http"}
         )
         assert exhausted == 0
+
+
+_PIECES = st.one_of(
+    st.sampled_from([*_STEM_KIND, "calling", "line", "id", "x", "up", "wap", "msi", "sdn", ""]),
+    st.text(alphabet="abcdeilmnsuv-", max_size=8),
+)
+
+
+@given(st.lists(_PIECES, min_size=1, max_size=5), st.sampled_from(["-", ""]))
+def test_the_name_rule_prefilter_never_hides_a_match(pieces: list[str], joiner: str) -> None:
+    folded = joiner.join(pieces)
+    match = _NAME_RULE.search(folded)
+    expected = None if match is None else _STEM_KIND[match.group(1) or match.group(2)]
+    assert name_rule(folded) == expected
