@@ -25,7 +25,12 @@ _NAME = re.compile(
     r"msisdn|(?:^|-)(?:imsi|imei|imeisv)(?=-|$)|(?:^|-)calling-?line(?:-?id)?(?=-|$)"
 )
 _KIND = {"msisdn": "msisdn", "imsi": "imsi", "imei": "imei", "imeisv": "imei"}
-_MARKERS = re.compile(rb"msisdn|im[se]i|calling").search  # on lower-cased bytes
+# Every name `_NAME` accepts holds one of these words. Four literal searches, on lower-cased
+# bytes, beat one `msisdn|im[se]i|calling`: SRE skips through a string for a literal, but tries
+# the alternation at every m, i and c — as fast on a 50-byte cookie, 2.5x slower on 1 KiB.
+_MSISDN, _IMSI, _IMEI, _CALLING = (
+    re.compile(word).search for word in (rb"msisdn", rb"imsi", rb"imei", rb"calling")
+)
 
 
 class PairHit(NamedTuple):
@@ -39,7 +44,8 @@ def suspicious(raw: bytes) -> bool:
 
     A cheap test before any parsing: every name `_NAME` accepts contains one of these words.
     """
-    return _MARKERS(raw.lower()) is not None
+    low = raw.lower()
+    return (_MSISDN(low) or _IMSI(low) or _IMEI(low) or _CALLING(low)) is not None
 
 
 def suspicious_query(query: bytes) -> bool:

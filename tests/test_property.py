@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import RecordingApp, call, http_scope, status_of
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from starlette.types import Scope
@@ -176,6 +176,7 @@ def test_strip_removes_exactly_the_flagged_lines(headers: list[Line]) -> None:
 
 @SETTINGS
 @given(header_lists())
+@example([(b"cli", b"msisdn")])  # a value that is also a kind's name is not an echo
 def test_no_removed_value_reaches_the_app(headers: list[Line]) -> None:
     scope = run(STRIP, STRIP_APP, headers)
 
@@ -186,12 +187,22 @@ def test_no_removed_value_reaches_the_app(headers: list[Line]) -> None:
     }
     kept_values = {value for _, value in seen}
     findings = repr(scope["privacy_guard"]).encode("utf-8")
+    # What findings may legitimately hold: the request's names (shown), the closed vocabularies
+    # and the repr's own words. A value such as `msisdn` that is also one of those is no echo.
+    legitimate = repr(
+        (
+            [shown(name.decode("latin-1")) for name, _ in headers],
+            KINDS,
+            RULES,
+            ("removed", "reported", "replaced", "Finding", "header", "kind", "action", "rule"),
+        )
+    ).encode("utf-8")
     for _, value in Counter(headers) - Counter(seen):
         if value in kept_values:
             continue  # the same bytes also arrived as the value of a line that is kept
         for digits in DIGIT_RUN.findall(value):
             assert digits not in findings
-        if len(value) >= 6:
+        if len(value) >= 6 and value not in legitimate:
             assert value not in findings
 
 

@@ -1,6 +1,7 @@
 """The request header sets every suite sends. All numbers are fictional (see the brief's rules).
 
 - clean: what Chrome on Android sends for a page load (16 lines).
+- cookies: the same from a returning browser, with ~1 KiB of cookies (in-process only).
 - carrier: the same plus three carrier-injected identifiers the guard removes by name.
 - hidden: the same plus a valid mobile number in a header no rule names (value rules find it).
 - adversarial: 1,000 unknown names, each holding a 15-digit number (the scan budget bounds it).
@@ -49,6 +50,25 @@ CARRIER = (
 # Australia's fictional mobile range +61 491 570 006–159 is valid for phonenumbers.
 HIDDEN = (*CLEAN, (b"x-foo", b"+61 491 570 006"))
 
+# The same page load from a browser that has been to the site before: ~1 KiB of analytics,
+# consent and session cookies (made up, no identifiers). The Cookie marker test reads every byte.
+_LONG_COOKIE = (
+    b"_ga=GA1.1.1234567890.1732800000; _ga_ABCDEF1234=GS1.1.1732800000.3.1.1732800500.0.0.0; "
+    b"_gid=GA1.2.987654321.1732800000; _gcl_au=1.1.1122334455.1732800000; "
+    b"_fbp=fb.1.1732800000000.1234567890; ajs_anonymous_id=8d2f6c1e-4b7a-4f0e-9c3d-5a1b2c3d4e5f; "
+    b"csrftoken=Zq4xV7nR2pL9sK3mT8wY1bC6dF0gH5jE; sessionid=k2j4h6g8f0d1s3a5p7o9i2u4y6t8r0e1; "
+    b"cf_clearance=Xk9mPq2Lr7Vt4Ws1Yz8Nb3Cd6Fg0Hj5K.Tm2Qp7Rs4Uv9Wx1Yz3Ab6Cd8Ef0-1732800000-1.2.1.1-"
+    b"aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNo; "
+    b"OptanonConsent=isGpcEnabled=0&datestamp=Thu+Nov+28+2024+12%3A00%3A00+GMT%2B0000&version="
+    b"202409.1.0&browserGpcFlag=0&isIABGlobal=false&hosts=&consentId=0f1e2d3c-4b5a-6978-8796-"
+    b"a5b4c3d2e1f0&interactionCount=1&landingPath=NotLandingPage&groups=C0001%3A1%2CC0002%3A1%2C"
+    b"C0003%3A1%2CC0004%3A0&AwaitingReconsent=false; "
+    b"OptanonAlertBoxClosed=2024-11-28T12:00:00.000Z; theme=dark; lang=en-GB; consent=1; "
+    b"_hjSessionUser_123456=eyJpZCI6IjBmMWUyZDNjLTRiNWEtNjk3O"
+    b"C04Nzk2LWE1YjRjM2QyZTFmMCIsImNyZWF0ZWQiOjE3MzI4MDAwMDAwMDAsImV4aXN0aW5nIjp0cnVlfQ=="
+)
+COOKIES = tuple((name, _LONG_COOKIE if name == b"cookie" else value) for name, value in CLEAN)
+
 ADVERSARIAL_LINES = 1000
 _random = random.Random(6)
 ADVERSARIAL = tuple(
@@ -58,12 +78,14 @@ ADVERSARIAL = tuple(
 
 SETS: dict[str, tuple[tuple[bytes, bytes], ...]] = {
     "clean": CLEAN,
+    "cookies": COOKIES,
     "carrier": CARRIER,
     "hidden": HIDDEN,
     "adversarial": ADVERSARIAL,
 }
 LABELS = {
     "clean": "clean mobile browser (16 headers)",
+    "cookies": "the same with 1 KiB of cookies",
     "carrier": "+ 3 carrier headers (removed)",
     "hidden": "+ number in an unknown header",
     "adversarial": "1,000 headers of 15-digit numbers",

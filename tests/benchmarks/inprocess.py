@@ -46,7 +46,7 @@ RATIO_TARGETS = {"clean": 20.0, "carrier": 10.0}
 _CLOCKS = {"cpu": "CPU time of the measuring thread (thread_time_ns)", "wall": "perf_counter_ns"}
 YARDSTICK_US = 0.5  # the 16-name set scan on the machine its targets were set on
 STACK_SETS = ("clean", "carrier", "hidden", "adversarial")
-ISOLATED_SETS = ("clean", "carrier", "hidden", "adversarial", "distinct")
+ISOLATED_SETS = ("clean", "cookies", "carrier", "hidden", "adversarial", "distinct")
 
 
 @dataclass
