@@ -523,7 +523,7 @@ CALLING_CODES = sorted(
 
 @pytest.mark.parametrize(("code", "region"), CALLING_CODES)
 def test_calling_region_is_the_region_of_the_calling_code(code: int, region: str) -> None:
-    digits = f"{code}".ljust(12, "5")  # a number of a usual length behind the code
+    digits = f"{code}".ljust(12, "0")  # the usual length; zeros after a code: no real number
     assert calling_region(digits.encode()) == region
     assert calling_region(f"+{digits}".encode()) == region
     assert calling_region(f" +{digits}, 15550100".encode()) == region
