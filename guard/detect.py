@@ -226,9 +226,12 @@ class Names:
         self.allowed_identifying = sorted(self._allow & set(CATALOG))
         self.labels = self.labels_for(self._extra)
         self.table: dict[bytes, Verdict] = {}
+        # The names in `table` whose verdict is KEEP: most lines of most requests. A set
+        # membership test is the cheapest check Python has, so the clean path tries it first.
+        self.harmless: set[bytes] = set()
         known = [*CATALOG, *LOW_RISK, *NEVER_SCAN, *self._extra, *self._allow, *GUARD_HEADERS]
         for folded in known:
-            self.table[folded.encode("latin-1")] = self.classify_folded(folded)
+            self._remember(folded.encode("latin-1"), self.classify_folded(folded))
         self._preset = len(self.table)
 
     @staticmethod
@@ -269,8 +272,13 @@ class Names:
         """The verdict for a name not yet in `table`; cached while the cache has room."""
         verdict = self.classify_folded(fold(raw.decode("latin-1")))
         if len(self.table) < self._preset + self.CACHE_MAX:
-            self.table[raw] = verdict
+            self._remember(raw, verdict)
         return verdict
+
+    def _remember(self, raw: bytes, verdict: Verdict) -> None:
+        self.table[raw] = verdict
+        if verdict is KEEP:
+            self.harmless.add(raw)
 
 
 # --- value rules -------------------------------------------------------------------------------

@@ -134,6 +134,7 @@ class PrivacyGuard:
         self._metrics_path = config.metrics_path
         self._events = Events(debug=config.log_level == "debug")
         self._verdicts = self._names.table
+        self._harmless = self._names.harmless
         # True once started, unless refusing: the one check that keeps `_elsewhere` off the path.
         self._ready = False
         # True for one request in OVERHEAD_SAMPLE: the guard's own time is observed for those.
@@ -154,16 +155,17 @@ class PrivacyGuard:
 
         sampled = self._sampled()
         started = time.perf_counter() if sampled else 0.0
-        verdicts = self._verdicts
+        harmless = self._harmless
         found: _Inspection | None
         try:
-            # The clean path: one dict lookup per line, no allocation. Anything that is not
+            # The clean path: one set lookup per line, no allocation. Anything that is not
             # plainly harmless sends the whole request through `_inspect`.
             headers = scope["headers"]
             lines = iter(headers)
             for line in lines:
-                verdict = verdicts.get(line[0])
-                if verdict is KEEP or (verdict is COOKIE and not suspicious(line[1])):
+                if line[0] in harmless or (
+                    self._verdicts.get(line[0]) is COOKIE and not suspicious(line[1])
+                ):
                     continue
                 # This line's index, from how many lines the iterator has left: O(1).
                 found = self._inspect(scope, len(headers) - length_hint(lines) - 1)

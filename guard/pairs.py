@@ -25,11 +25,12 @@ _NAME = re.compile(
     r"msisdn|(?:^|-)(?:imsi|imei|imeisv)(?=-|$)|(?:^|-)calling-?line(?:-?id)?(?=-|$)"
 )
 _KIND = {"msisdn": "msisdn", "imsi": "imsi", "imei": "imei", "imeisv": "imei"}
-# Every name `_NAME` accepts holds one of these words. Four literal searches, on lower-cased
-# bytes, beat one `msisdn|im[se]i|calling`: SRE skips through a string for a literal, but tries
-# the alternation at every m, i and c — as fast on a 50-byte cookie, 2.5x slower on 1 KiB.
-_MSISDN, _IMSI, _IMEI, _CALLING = (
-    re.compile(word).search for word in (rb"msisdn", rb"imsi", rb"imei", rb"calling")
+# Every name `_NAME` accepts holds one of these words. Three literal searches, on lower-cased
+# bytes, beat one `msisdn|im[se]i|calling`: SRE skips through a string for a literal prefix
+# (`im` here), but tries the alternation at every m, i and c — as fast on a 50-byte cookie,
+# 2.5x slower on 1 KiB. (`in` on bytes is slower still: ~2x on both.)
+_MSISDN, _IMSI_IMEI, _CALLING = (
+    re.compile(word).search for word in (rb"msisdn", rb"im[se]i", rb"calling")
 )
 
 
@@ -45,7 +46,7 @@ def suspicious(raw: bytes) -> bool:
     A cheap test before any parsing: every name `_NAME` accepts contains one of these words.
     """
     low = raw.lower()
-    return (_MSISDN(low) or _IMSI(low) or _IMEI(low) or _CALLING(low)) is not None
+    return (_MSISDN(low) or _IMSI_IMEI(low) or _CALLING(low)) is not None
 
 
 def suspicious_query(query: bytes) -> bool:

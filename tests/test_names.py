@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from guard import Finding, GuardConfig, PrivacyGuard
-from guard.detect import _NAME_RULE, _STEM_KIND, SCAN, Flag, Names, name_rule
+from guard.detect import _NAME_RULE, _STEM_KIND, KEEP, SCAN, Flag, Names, name_rule
 
 CATALOG = json.loads((Path(__file__).parents[1] / "guard" / "data" / "catalog.json").read_text())
 
@@ -392,3 +392,27 @@ def test_the_name_rule_prefilter_never_hides_a_match(pieces: list[str], joiner: 
     match = _NAME_RULE.search(folded)
     expected = None if match is None else _STEM_KIND[match.group(1) or match.group(2)]
     assert name_rule(folded) == expected
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["x-msisdn", "accept", "cookie", "x-foo", "X-Imsi", "priority"]),
+            st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=12),
+        ),
+        max_size=40,
+    )
+)
+def test_the_harmless_set_is_exactly_the_cached_keep_verdicts(raw_names: list[str]) -> None:
+    """The clean path trusts `harmless` without looking at `table`: they must never disagree,
+    also once the cache is full."""
+    names = Names(extra=["x-acme-sub"], allow=["x-nokia-msisdn"])
+    names.CACHE_MAX = 8  # type: ignore[misc]  # fill the cache within one example
+    for raw in ["accept", *raw_names]:
+        names.classify(raw.encode("latin-1"))
+    harmless = {name for name, verdict in names.table.items() if verdict is KEEP}
+    assert names.harmless == harmless
+    assert b"accept" in names.harmless
+    assert b"x-nokia-msisdn" in names.harmless  # allowed by the operator
+    assert b"cookie" not in names.harmless
+    assert b"x-acme-sub" not in names.harmless

@@ -1,0 +1,93 @@
+"""The guard's log-event bookkeeping: first occurrences, interval summaries, and the bound."""
+
+from __future__ import annotations
+
+import structlog
+
+from guard.detect import Finding
+from guard.events import _MAX_KEYS, EVENT_FOUND, EVENT_SUMMARY, Events
+
+SCOPE = {"type": "http", "method": "GET", "path": "/"}
+MSISDN = Finding("x-msisdn", "msisdn", "removed", "catalog")
+UIDH = Finding("x-uidh", "subscriber_token", "removed", "catalog")
+
+
+def _finding(number: int) -> Finding:
+    return Finding(f"x-extra-{number}", "other", "removed", "extra")
+
+
+def _summary(logs: list[dict[str, object]]) -> dict[str, object]:
+    (summary,) = [e for e in logs if e["event"] == EVENT_SUMMARY]
+    return summary
+
+
+def test_first_occurrences_are_logged_once_and_everything_is_summed() -> None:
+    events = Events(debug=False)
+    with structlog.testing.capture_logs() as logs:
+        events.flagged((MSISDN, UIDH), SCOPE)
+        events.flagged((MSISDN, UIDH), SCOPE)
+        events.flagged((UIDH, MSISDN, MSISDN), SCOPE)  # the same header twice in one request
+        events.flush()
+    found = [e for e in logs if e["event"] == EVENT_FOUND]
+    assert [[f["header"] for f in e["findings"]] for e in found] == [["x-msisdn", "x-uidh"]]
+    summary = _summary(logs)
+    assert summary["requests"] == 3
+    assert summary["identifiers"] == [
+        {"header": "x-msisdn", "kind": "msisdn", "action": "removed", "count": 4},
+        {"header": "x-uidh", "kind": "subscriber_token", "action": "removed", "count": 3},
+    ]
+    assert summary["more_identifiers"] == 0
+
+
+def test_a_new_finding_later_in_the_interval_is_logged_alone() -> None:
+    events = Events(debug=False)
+    with structlog.testing.capture_logs() as logs:
+        events.flagged((MSISDN,), SCOPE)
+        events.flagged((MSISDN, UIDH), SCOPE)
+    found = [e for e in logs if e["event"] == EVENT_FOUND]
+    assert [[f["header"] for f in e["findings"]] for e in found] == [["x-msisdn"], ["x-uidh"]]
+
+
+def test_distinct_findings_are_bounded_and_the_rest_counted_as_more() -> None:
+    events = Events(debug=False)
+    with structlog.testing.capture_logs() as logs:
+        # One request short of the bound, then one that crosses it, then one entirely beyond.
+        events.flagged(tuple(_finding(n) for n in range(_MAX_KEYS - 1)), SCOPE)
+        events.flagged((_finding(0), _finding(_MAX_KEYS), _finding(_MAX_KEYS + 1)), SCOPE)
+        events.flagged((_finding(_MAX_KEYS + 1), _finding(_MAX_KEYS + 2)), SCOPE)
+        assert len(events._counts) == _MAX_KEYS
+        events.flush()
+    found = [e for e in logs if e["event"] == EVENT_FOUND]
+    assert [len(e["findings"]) for e in found] == [_MAX_KEYS - 1, 1]
+    assert found[1]["findings"][0]["header"] == f"x-extra-{_MAX_KEYS}"
+    summary = _summary(logs)
+    assert len(summary["identifiers"]) == _MAX_KEYS
+    assert summary["identifiers"][0] == {
+        "header": "x-extra-0",
+        "kind": "other",
+        "action": "removed",
+        "count": 2,
+    }
+    assert summary["more_identifiers"] == 3  # x-extra-257 twice, x-extra-258 once
+    assert summary["requests"] == 3
+
+
+def test_a_flush_starts_a_new_interval() -> None:
+    events = Events(debug=False)
+    with structlog.testing.capture_logs() as logs:
+        events.flagged((MSISDN,), SCOPE)
+        events.flush()
+        events.flagged((MSISDN,), SCOPE)
+        events.flush()
+    assert len([e for e in logs if e["event"] == EVENT_FOUND]) == 2
+    assert [e["requests"] for e in logs if e["event"] == EVENT_SUMMARY] == [1, 1]
+
+
+def test_debug_logs_every_flagged_request() -> None:
+    events = Events(debug=True)
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            events.flagged((MSISDN, UIDH), SCOPE)
+    found = [e for e in logs if e["event"] == EVENT_FOUND]
+    assert [e["first"] for e in found] == [True, False, False]
+    assert all(len(e["findings"]) == 2 for e in found)
