@@ -50,12 +50,21 @@ class Events:
         self._requests = 0
         self._counts: dict[Finding, int] = {}  # this interval's, at most _MAX_KEYS of them
         self._overflow = 0  # findings beyond those
+        self._last: tuple[Finding, ...] = ()  # the last flagged request's findings, counted
+        self._repeats = 0  # later requests with exactly those findings, not yet counted
 
     def flagged(self, findings: Sequence[Finding], scope: Mapping[str, Any]) -> None:
         now = time.monotonic()
         if now - self._window >= self._interval:
             self.flush(now)
         self._requests += 1
+        if findings == self._last and not self._debug:
+            # A carrier sends the same headers on every request: count the run, add it up later.
+            # Equal tuples of the same bound findings compare by identity, without hashing.
+            self._repeats += 1
+            return
+        self._settle()
+        self._last = tuple(findings)
         counts = self._counts
         first = []
         for finding in findings:
@@ -86,9 +95,21 @@ class Events:
                 **context,
             )
 
+    def _settle(self) -> None:
+        """Add the run of requests that repeated the last findings to the interval's counts."""
+        if self._repeats:
+            counts = self._counts
+            for finding in self._last:
+                if finding in counts:
+                    counts[finding] += self._repeats
+                else:  # it did not fit under _MAX_KEYS the first time either
+                    self._overflow += self._repeats
+            self._repeats = 0
+
     def flush(self, now: float | None = None) -> None:
         """Log the interval's counts, if anything was found, and start a new interval."""
         now = time.monotonic() if now is None else now
+        self._settle()
         if self._requests:
             self.logger.info(
                 EVENT_SUMMARY,
@@ -104,3 +125,4 @@ class Events:
         self._requests = 0
         self._overflow = 0
         self._counts.clear()
+        self._last = ()  # the next interval logs its first occurrences again

@@ -8,14 +8,14 @@ References:
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import itertools
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from operator import length_hint
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
@@ -61,14 +61,17 @@ _Cell = list[Callable[[], object] | None]
 _Count = tuple[str, str, str, int | None, _Cell | None]
 
 
-@dataclass(slots=True)
-class _Inspection:
+class _Inspection(NamedTuple):
     headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
     findings: tuple[Finding, ...]
     counts: list[_Count]  # one per finding, in the same order
     region: str | None  # of the request's first phone number, for numbers_total
     exhausted: bool  # the value-scan budget ran out
 
+
+# Builds an `_Inspection` in C: its generated `__new__` would add a Python call to every flagged
+# request.
+_inspection = functools.partial(tuple.__new__, _Inspection)
 
 _INSPECTED = frozenset({"http", "websocket"})
 _NO_COUNT: dict[str, Callable[[], object]] = {"http": lambda: None, "websocket": lambda: None}
@@ -320,7 +323,7 @@ class PrivacyGuard:
             for index in reversed(drop):
                 del kept[index]
             kept += added
-        return _Inspection(kept, tuple(findings), counts, region, exhausted)
+        return _inspection((kept, tuple(findings), counts, region, exhausted))
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
         """A name flag's ready-made finding and action, and a cell for its counter, bound on

@@ -21,12 +21,21 @@ def structlog_restored() -> Iterator[None]:
 
 @pytest.mark.usefixtures("structlog_restored")
 def test_a_tiny_in_process_run_reports_every_request_set() -> None:
-    options = inprocess.Options(rounds=2, batch_ms=0.2, stacks=("bare", "noop", "guard"))
+    options = inprocess.Options(
+        rounds=2,
+        batch_ms=0.2,
+        stacks=("bare", "noop", "guard"),
+        cold_rounds=1,
+        cold_requests=3,
+    )
     markdown, goals = inprocess.run(options, progress=lambda line: None)
 
     for label in (headersets.LABELS[name] for name in inprocess.ISOLATED_SETS):
         assert label in markdown
     assert "reference filter" in markdown
+    cold = markdown.split("### The same with cold caches")[1].split("###")[0]
+    for label in (headersets.LABELS[name] for name in inprocess.COLD_SETS):
+        assert label in cold
     assert len(goals) == len(inprocess.ISOLATED_TARGETS)  # every target checked and listed
 
 

@@ -91,3 +91,44 @@ def test_debug_logs_every_flagged_request() -> None:
     found = [e for e in logs if e["event"] == EVENT_FOUND]
     assert [e["first"] for e in found] == [True, False, False]
     assert all(len(e["findings"]) == 2 for e in found)
+
+
+def test_repeated_findings_are_counted_exactly_however_the_runs_interleave() -> None:
+    events = Events(debug=False)
+    requests = [(MSISDN,)] * 5 + [(MSISDN, UIDH)] * 3 + [(MSISDN,)] * 2 + [(UIDH,)]
+    with structlog.testing.capture_logs() as logs:
+        for findings in requests:
+            events.flagged(findings, SCOPE)
+        events.flush()
+    summary = _summary(logs)
+    assert summary["requests"] == len(requests)
+    assert {e["header"]: e["count"] for e in summary["identifiers"]} == {
+        "x-msisdn": 10,
+        "x-uidh": 4,
+    }
+
+
+def test_repeats_of_a_finding_beyond_the_bound_go_to_more() -> None:
+    events = Events(debug=False)
+    with structlog.testing.capture_logs() as logs:
+        events.flagged(tuple(_finding(n) for n in range(_MAX_KEYS)), SCOPE)
+        for _ in range(4):
+            events.flagged((_finding(0), _finding(_MAX_KEYS)), SCOPE)
+        events.flush()
+    summary = _summary(logs)
+    assert summary["more_identifiers"] == 4
+    assert summary["identifiers"][0] == {
+        "header": "x-extra-0",
+        "kind": "other",
+        "action": "removed",
+        "count": 5,
+    }
+
+
+def test_a_new_interval_logs_first_occurrences_again_even_for_a_repeat() -> None:
+    events = Events(debug=False, interval=0.0)  # every flagged request starts a new interval
+    with structlog.testing.capture_logs() as logs:
+        for _ in range(3):
+            events.flagged((MSISDN,), SCOPE)
+    assert len([e for e in logs if e["event"] == EVENT_FOUND]) == 3
+    assert [e["requests"] for e in logs if e["event"] == EVENT_SUMMARY] == [1, 1]

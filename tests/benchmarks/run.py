@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                 rounds=args.rounds or (6 if args.quick else 40),
                 batch_ms=args.batch_ms,
                 clock=args.clock,
+                cold_rounds=3 if args.quick else 15,
+                cold_requests=50 if args.quick else 200,
             )
             markdown, goals = inprocess.run(options)
         elif suite == "http":
