@@ -8,14 +8,14 @@ References:
 from __future__ import annotations
 
 import contextlib
-import functools
 import ipaddress
 import itertools
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from operator import length_hint
-from typing import Any, NamedTuple
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
@@ -61,17 +61,14 @@ _Cell = list[Callable[[], object] | None]
 _Count = tuple[str, str, str, int | None, _Cell | None]
 
 
-class _Inspection(NamedTuple):
+@dataclass(slots=True)
+class _Inspection:
     headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
     findings: tuple[Finding, ...]
     counts: list[_Count]  # one per finding, in the same order
     region: str | None  # of the request's first phone number, for numbers_total
     exhausted: bool  # the value-scan budget ran out
 
-
-# Builds an `_Inspection` in C: its generated `__new__` would add a Python call to every flagged
-# request.
-_inspection = functools.partial(tuple.__new__, _Inspection)
 
 _INSPECTED = frozenset({"http", "websocket"})
 _NO_COUNT: dict[str, Callable[[], object]] = {"http": lambda: None, "websocket": lambda: None}
@@ -182,14 +179,15 @@ class PrivacyGuard:
             await _refuse(scope, receive, send)
             return
 
+        scope = dict(scope)  # the one copy: the server owns the scope it passed in
         if found is None:
-            scope = {**scope, SCOPE_KEY: ()}
+            scope[SCOPE_KEY] = ()
             try:
                 self._count_clean[scope_type]()
             except Exception:
                 self._fault("metrics")
         else:
-            scope = {**scope, SCOPE_KEY: found.findings}
+            scope[SCOPE_KEY] = found.findings
             if found.headers is not None:
                 scope["headers"] = found.headers
             self._record(scope_type, scope, found)
@@ -323,7 +321,7 @@ class PrivacyGuard:
             for index in reversed(drop):
                 del kept[index]
             kept += added
-        return _inspection((kept, tuple(findings), counts, region, exhausted))
+        return _Inspection(kept, tuple(findings), counts, region, exhausted)
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
         """A name flag's ready-made finding and action, and a cell for its counter, bound on
