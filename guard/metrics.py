@@ -137,12 +137,14 @@ class GuardMetrics:
         self.overhead = fam.overhead
         self._labels = frozenset(labels)
         self._identifiers: dict[tuple[str, str, str], Counter] = {}
-        self._numbers: dict[str, Callable[[], object]] = {}
+        # numbers_total's increment by region, bound on first use: `self.numbers[region]()`.
+        # Regions are phonenumbers' (~245), "001" for non-geographic plans and "ZZ": closed.
+        self.numbers = _Bound(lambda region: _bump(fam.numbers.labels(region)))
         # Pre-initialised so that dashboards read 0, not "No data", before the first finding.
         for action in actions:
             for kind in KINDS:
                 self.identifier("other", kind, action)
-        self.number_count("ZZ")
+        self.numbers["ZZ"]  # looked up once: the series exists from start-up
 
     def identifier(self, label: str, kind: str, action: str) -> Counter:
         key = (label, kind, action)
@@ -157,12 +159,17 @@ class GuardMetrics:
         """A ready-to-call increment of one identifiers child, for a name bound at start-up."""
         return _bump(self.identifier(label, kind, action))
 
-    def number_count(self, region: str) -> Callable[[], object]:
-        """A ready-to-call increment of numbers_total for one region."""
-        count = self._numbers.get(region)
-        if count is None:
-            # phonenumbers' regions (~245), "001" for non-geographic plans and "ZZ": closed.
-            count = self._numbers[region] = _bump(self._families.numbers.labels(region))
+
+class _Bound(dict[str, Callable[[], object]]):
+    """Ready-to-call increments by label value, each bound the first time it is looked up: one
+    C-level dict lookup on the request path."""
+
+    def __init__(self, bind: Callable[[str], Callable[[], object]]) -> None:
+        super().__init__()
+        self._bind = bind
+
+    def __missing__(self, key: str) -> Callable[[], object]:
+        count = self[key] = self._bind(key)
         return count
 
 

@@ -297,7 +297,7 @@ class PrivacyGuard:
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
                 counts.append(("query", pair.kind, "reported", None, None))
 
-        added = self._pseudonyms(sorted(subscribers)) if subscribers else []
+        added = self._pseudonyms(sorted(subscribers)) if subscribers else None
         if added:
             for position, (finding, count) in enumerate(zip(findings, counts, strict=True)):
                 label, kind, _, at, _ = count
@@ -320,7 +320,8 @@ class PrivacyGuard:
                     kept[index] = line
             for index in reversed(drop):
                 del kept[index]
-            kept += added
+            if added:
+                kept += added
         return _Inspection(kept, tuple(findings), counts, region, exhausted)
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
@@ -388,7 +389,7 @@ class PrivacyGuard:
                             cell[0] = count
                     count()
                 if found.region is not None:
-                    metrics.number_count(found.region)()
+                    metrics.numbers[found.region]()
             except Exception:
                 self._fault("metrics")
         if found.findings:

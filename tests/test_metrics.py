@@ -113,3 +113,15 @@ def test_every_request_is_counted_exactly_through_the_guard(mode: str) -> None:
     labels = {"header": "x-msisdn", "kind": "msisdn", "action": action}
     assert registry.get_sample_value("privacy_guard_identifiers_total", labels) == 100
     assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "GB"}) == 100
+
+
+def test_number_counts_are_bound_once_per_region_and_zz_exists_from_the_start() -> None:
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "ZZ"}) == 0
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "AU"}) is None
+    count = metrics.numbers["AU"]
+    assert metrics.numbers["AU"] is count
+    count()
+    count()
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "AU"}) == 2
