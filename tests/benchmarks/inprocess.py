@@ -14,7 +14,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -132,20 +132,35 @@ async def _calibrate(exp: _Experiment, batch_ms: float) -> None:
         exp.batch[set_name] = max(5, min(4000, int(size)))
 
 
+async def _rounds(
+    exp: _Experiment,
+    rounds: int,
+    seed: int,
+    timed: Callable[[ASGIApp, str], Awaitable[float]],
+    progress: Callable[[str], None],
+) -> None:
+    """Interleaved rounds: every variant once per request set, in a new shuffled order."""
+    order = list(exp.variants)
+    shuffle = random.Random(seed).shuffle
+    for round_no in range(rounds):
+        for set_name in exp.sets:
+            shuffle(order)
+            for name in order:
+                took = await timed(exp.variants[name], set_name)
+                exp.times.setdefault((set_name, name), []).append(took)
+        if round_no % 5 == 4:
+            progress(f"  round {round_no + 1}/{rounds}")
+
+
 async def _measure(exp: _Experiment, options: Options, progress: Callable[[str], None]) -> None:
     await _calibrate(exp, options.batch_ms)
     gc.collect()
     gc.freeze()  # set-up objects stay out of the collections the measured requests trigger
-    order = list(exp.variants)
-    shuffle = random.Random(options.seed).shuffle
-    for round_no in range(options.rounds):
-        for set_name in exp.sets:
-            shuffle(order)
-            for name in order:
-                took = await _batch(exp.variants[name], set_name, exp.batch[set_name])
-                exp.times.setdefault((set_name, name), []).append(took)
-        if round_no % 10 == 9:
-            progress(f"  round {round_no + 1}/{options.rounds}")
+
+    async def timed(app: ASGIApp, set_name: str) -> float:
+        return await _batch(app, set_name, exp.batch[set_name])
+
+    await _rounds(exp, options.rounds, options.seed, timed, progress)
     gc.unfreeze()
 
 
@@ -166,23 +181,18 @@ async def _cold(exp: _Experiment, options: Options, progress: Callable[[str], No
     """
     source, sink = bytes(_EVICT_BYTES), bytearray(_EVICT_BYTES)
     receive, send, clock = _receive, _send, time.perf_counter_ns
-    order = list(exp.variants)
-    shuffle = random.Random(options.seed).shuffle
-    for round_no in range(options.cold_rounds):
-        for set_name in exp.sets:
-            shuffle(order)
-            for name in order:
-                app, took = exp.variants[name], 0
-                for _ in range(options.cold_requests):
-                    sink[:] = source
-                    (scope,) = _scopes(set_name, 1)
-                    start = clock()
-                    await app(scope, receive, send)
-                    took += clock() - start
-                mean = took / options.cold_requests / 1000
-                exp.times.setdefault((set_name, name), []).append(mean)
-        if round_no % 5 == 4:
-            progress(f"  round {round_no + 1}/{options.cold_rounds}")
+
+    async def timed(app: ASGIApp, set_name: str) -> float:
+        took = 0
+        for _ in range(options.cold_requests):
+            sink[:] = source
+            (scope,) = _scopes(set_name, 1)
+            start = clock()
+            await app(scope, receive, send)
+            took += clock() - start
+        return took / options.cold_requests / 1000
+
+    await _rounds(exp, options.cold_rounds, options.seed, timed, progress)
 
 
 def _quiet_logs() -> None:
