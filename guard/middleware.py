@@ -158,8 +158,8 @@ class PrivacyGuard:
         harmless = self._harmless
         found: _Inspection | None
         try:
-            # The clean path: one set lookup per line, no allocation. Anything that is not
-            # plainly harmless sends the whole request through `_inspect`.
+            # The clean path: one set lookup per line, and the marker test for a Cookie line.
+            # Anything that is not plainly harmless sends the whole request through `_inspect`.
             headers = scope["headers"]
             lines = iter(headers)
             for line in lines:
