@@ -15,7 +15,7 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -139,7 +139,12 @@ class GuardMetrics:
         self._identifiers: dict[tuple[str, str, str], Counter] = {}
         # numbers_total's increment by region, bound on first use: `self.numbers[region]()`.
         # Regions are phonenumbers' (~245), "001" for non-geographic plans and "ZZ": closed.
-        self.numbers = _Bound(lambda region: _bump(fam.numbers.labels(region)))
+        self.numbers: _Bound[str] = _Bound(lambda region: _bump(fam.numbers.labels(region)))
+        # identifiers_total's increment by (header, kind, action), bound on first use; the
+        # labels are checked against the closed sets then (`identifier`).
+        self.identifier_counts: _Bound[tuple[str, str, str]] = _Bound(
+            lambda key: _bump(self.identifier(*key))
+        )
         # Pre-initialised so that dashboards read 0, not "No data", before the first finding.
         for action in actions:
             for kind in KINDS:
@@ -155,20 +160,19 @@ class GuardMetrics:
             child = self._identifiers[key] = self._families.identifiers.labels(*key)
         return child
 
-    def identifier_count(self, label: str, kind: str, action: str) -> Callable[[], object]:
-        """A ready-to-call increment of one identifiers child, for a name bound at start-up."""
-        return _bump(self.identifier(label, kind, action))
+
+_K = TypeVar("_K")
 
 
-class _Bound(dict[str, Callable[[], object]]):
+class _Bound(dict[_K, Callable[[], object]]):
     """Ready-to-call increments by label value, each bound the first time it is looked up: one
     C-level dict lookup on the request path."""
 
-    def __init__(self, bind: Callable[[str], Callable[[], object]]) -> None:
+    def __init__(self, bind: Callable[[_K], Callable[[], object]]) -> None:
         super().__init__()
         self._bind = bind
 
-    def __missing__(self, key: str) -> Callable[[], object]:
+    def __missing__(self, key: _K) -> Callable[[], object]:
         count = self[key] = self._bind(key)
         return count
 

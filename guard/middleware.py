@@ -384,7 +384,7 @@ class PrivacyGuard:
                 for label, kind, action, _, cell in found.counts:
                     count = cell[0] if cell is not None else None
                     if count is None:
-                        count = metrics.identifier_count(label, kind, action)
+                        count = metrics.identifier_counts[label, kind, action]
                         if cell is not None:
                             cell[0] = count
                     count()

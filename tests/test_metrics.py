@@ -125,3 +125,17 @@ def test_number_counts_are_bound_once_per_region_and_zz_exists_from_the_start() 
     count()
     count()
     assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "AU"}) == 2
+
+
+def test_identifier_counts_are_bound_once_and_only_for_the_closed_label_set() -> None:
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+    count = metrics.identifier_counts["cookie", "msisdn", "removed"]
+    assert metrics.identifier_counts["cookie", "msisdn", "removed"] is count
+    for _ in range(3):
+        count()
+    labels = {"header": "cookie", "kind": "msisdn", "action": "removed"}
+    assert registry.get_sample_value("privacy_guard_identifiers_total", labels) == 3
+    with pytest.raises(ValueError, match="closed set"):
+        metrics.identifier_counts["x-not-a-label", "msisdn", "removed"]
+    assert ("x-not-a-label", "msisdn", "removed") not in metrics.identifier_counts
