@@ -12,9 +12,9 @@ import ipaddress
 import itertools
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from operator import length_hint
+from operator import itemgetter, length_hint
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -65,12 +65,38 @@ _Count = tuple[str, str, str, int | None, _Cell | None]
 class _Inspection:
     headers: list[tuple[bytes, bytes]] | None  # the new header list; None: unchanged
     findings: tuple[Finding, ...]
-    counts: list[_Count]  # one per finding, in the same order
+    counts: Sequence[_Count]  # one per finding, in the same order
     region: str | None  # of the request's first phone number, for numbers_total
     exhausted: bool  # the value-scan budget ran out
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What inspecting one shape of request found, kept when nothing in it depended on a value.
+
+    A carrier's gateway adds the same header names to every request it forwards, so a flagged
+    request is mostly a shape seen before: the names from its first non-harmless line on. When
+    those names are only catalog or name-rule flags and harmless names, the findings, counts and
+    lines to drop are the same every time, and `_replay` reuses them. Values still decide what
+    they always decide: a Cookie line and the query string are checked on every request, and
+    the region of the first number is read from this request's value.
+    """
+
+    start: int  # the first line the shape covers; lines before it are plainly harmless
+    findings: tuple[Finding, ...]
+    counts: tuple[_Count, ...]
+    drop: tuple[int, ...]  # header lines removed, last first
+    cookies: tuple[int, ...]  # Cookie lines, whose values are checked every time
+    number: int | None  # the first line of kind msisdn, whose value gives numbers_total's region
+
+
 _INSPECTED = frozenset({"http", "websocket"})
+# Shapes remembered (the table starts afresh when full), and the largest shape remembered: a
+# client sending ever-new shapes gets every request inspected line by line, in bounded memory.
+_PLANS_MAX = 256
+_PLAN_LINES = 32
+_PLAN_NAME_BYTES = 2048
+_name = itemgetter(0)
 _NO_COUNT: dict[str, Callable[[], object]] = {"http": lambda: None, "websocket": lambda: None}
 _ALLOW_GET = ((b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD"))
 _REFUSED = b"Request refused: the privacy guard could not inspect it.\n"
@@ -135,6 +161,8 @@ class PrivacyGuard:
         self._events = Events(debug=config.log_level == "debug")
         self._verdicts = self._names.table
         self._harmless = self._names.harmless
+        # Shape -> plan. Off with pseudonyms: their tokens are computed from values.
+        self._plans: dict[tuple[bytes, ...], _Plan] | None = {} if self._key is None else None
         # True once started, unless refusing: the one check that keeps `_elsewhere` off the path.
         self._ready = False
         # True for one request in OVERHEAD_SAMPLE: the guard's own time is observed for those.
@@ -219,12 +247,23 @@ class PrivacyGuard:
 
     def _inspect(self, scope: Scope, start: int = 0) -> _Inspection | None:
         """One pass over the header lines from `start` (the lines before it are known harmless):
-        what to drop, what was found, what to count."""
+        what to drop, what was found, what to count. A shape seen before is replayed."""
         headers = scope["headers"]
+        shape = None
+        if self._plans is not None and len(headers) - start <= _PLAN_LINES:
+            shape = tuple(map(_name, headers[start:]))
+            plan = self._plans.get(shape)
+            if plan is not None and plan.start == start:
+                replayed = _replay(plan, scope)
+                if replayed is not None:
+                    return replayed
         verdicts = self._verdicts
         findings: list[Finding] = []
         counts: list[_Count] = []
         drop: list[int] = []
+        cookies: list[int] = []  # Cookie lines without a marker
+        fixed = True  # nothing found so far depended on a value or on the scope: a plan
+        number: int | None = None
         rewrite: dict[int, tuple[bytes, bytes]] | None = None  # cookie lines, some pairs removed
         budget: Budget | None = None
         trusted: bool | None = None
@@ -244,8 +283,12 @@ class PrivacyGuard:
                 finding, action, count = flag.bound
                 if region is None and flag.kind == "msisdn":
                     region = calling_region(value)
+                    number = index
             elif verdict is COOKIE:
-                if suspicious(value):
+                if not suspicious(value):
+                    cookies.append(index)
+                else:
+                    fixed = False
                     cookie, pairs = cookie_hits(value)
                     for pair in pairs:
                         findings.append(
@@ -260,7 +303,10 @@ class PrivacyGuard:
                             rewrite[index] = (name, cookie)
                 continue
             else:  # SCAN: an unknown name, whose value may still be a number
-                if self._scan_off or (budget is not None and budget.exhausted):
+                if self._scan_off:
+                    continue
+                fixed = False
+                if budget is not None and budget.exhausted:
                     continue
                 if budget is None:
                     budget = Budget(self.config.scan_budget, self.config.scan_bytes)
@@ -280,6 +326,7 @@ class PrivacyGuard:
                 if region is None and hit.kind == "msisdn":
                     region = hit.region
             if flag.trusted and action == "removed":
+                fixed = False
                 trusted = self._trusted(scope) if trusted is None else trusted
                 if trusted:
                     action = "reported"  # a partner flow from the carrier's own gateway
@@ -293,6 +340,7 @@ class PrivacyGuard:
 
         query = scope.get("query_string")
         if query and suspicious_query(query):
+            fixed = False
             for pair in query_hits(query):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
                 counts.append(("query", pair.kind, "reported", None, None))
@@ -322,7 +370,34 @@ class PrivacyGuard:
                 del kept[index]
             if added:
                 kept += added
-        return _Inspection(kept, tuple(findings), counts, region, exhausted)
+        found = _Inspection(kept, tuple(findings), counts, region, exhausted)
+        if fixed and shape is not None and findings and self._plans is not None:
+            self._remember(shape, found, start, drop, cookies, number)
+        return found
+
+    def _remember(
+        self,
+        shape: tuple[bytes, ...],
+        found: _Inspection,
+        start: int,
+        drop: list[int],
+        cookies: list[int],
+        number: int | None,
+    ) -> None:
+        """Keep a value-independent inspection as the plan for its shape, within the bounds."""
+        plans = self._plans
+        if plans is None or sum(map(len, shape)) > _PLAN_NAME_BYTES:
+            return
+        if len(plans) >= _PLANS_MAX:
+            plans.clear()
+        plans[shape] = _Plan(
+            start,
+            found.findings,
+            tuple(found.counts),
+            tuple(reversed(drop)),
+            tuple(cookies),
+            number,
+        )
 
     def _bind(self, flag: Flag) -> tuple[Finding, str, _Cell]:
         """A name flag's ready-made finding and action, and a cell for its counter, bound on
@@ -552,6 +627,25 @@ class PrivacyGuard:
             )
         except Exception:  # noqa: S110
             pass
+
+
+def _replay(plan: _Plan, scope: Scope) -> _Inspection | None:
+    """A plan applied to a request of its shape, or None if a value makes it inapplicable: a
+    Cookie line or query string with a marker goes through the full inspection."""
+    headers = scope["headers"]
+    for index in plan.cookies:
+        if suspicious(headers[index][1]):
+            return None
+    query = scope.get("query_string")
+    if query and suspicious_query(query):
+        return None
+    region = None if plan.number is None else calling_region(headers[plan.number][1])
+    kept = None
+    if plan.drop:
+        kept = list(headers)
+        for index in plan.drop:
+            del kept[index]
+    return _Inspection(kept, plan.findings, plan.counts, region, False)
 
 
 def _built_by_framework() -> bool:
