@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,3 +50,18 @@ def test_the_reference_filter_removes_catalog_names_and_keeps_the_rest() -> None
     asyncio.run(stacks.ReferenceGuard(app)({"type": "http", "headers": headers}, None, None))
 
     assert seen == [list(headersets.CLEAN)]
+
+
+def test_the_busy_wait_yardstick_spends_at_least_its_time_then_calls_the_app() -> None:
+    seen = []
+
+    async def app(scope, receive, send) -> None:
+        seen.append(scope)
+
+    layer = stacks.BusyWait(app, microseconds=50)
+    started = time.perf_counter()
+    asyncio.run(layer({"type": "http", "headers": []}, None, None))
+    assert time.perf_counter() - started >= 50e-6
+    assert len(seen) == 1
+    assert set(stacks.BUSY) <= set(stacks.STACKS)
+    assert not set(stacks.BUSY) & set(inprocess.Options().stacks)

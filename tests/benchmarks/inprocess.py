@@ -53,7 +53,7 @@ ISOLATED_SETS = ("clean", "cookies", "carrier", "hidden", "adversarial", "distin
 class Options:
     rounds: int = 40
     batch_ms: float = 4.0
-    stacks: tuple[str, ...] = tuple(stacks.STACKS)
+    stacks: tuple[str, ...] = tuple(name for name in stacks.STACKS if name not in stacks.BUSY)
     seed: int = 6
     clock: str = "cpu"  # cpu: this thread's CPU time; wall: perf_counter
     cold_rounds: int = 15

@@ -19,19 +19,30 @@ from .report import Goals, Spread, machine, table
 
 __all__ = ["Options", "run"]
 
-# `noop` and `reference` are yardsticks: what one layer, and the crudest names-only filter, cost
-# over HTTP on this machine in the same rounds.
+# `noop`, `reference` and the busy-waits are yardsticks: what one layer, the crudest names-only
+# filter, and 2 or 5 µs of pure CPU in the server cost over HTTP on this machine in the same rounds.
 PLAN: dict[str, tuple[str, ...]] = {
     "clean": (
         "bare",
         "noop",
         "reference",
+        "busy2",
+        "busy5",
         "guard",
         "exporter",
         "fastapi_bare",
         "fastapi_instrumentator",
     ),
-    "carrier": ("bare", "reference", "guard", "exporter", "fastapi_bare", "fastapi_instrumentator"),
+    "carrier": (
+        "bare",
+        "reference",
+        "busy2",
+        "busy5",
+        "guard",
+        "exporter",
+        "fastapi_bare",
+        "fastapi_instrumentator",
+    ),
     "hidden": ("bare", "guard"),
 }
 RATE_TARGETS = {("clean", "guard"): 0.95, ("carrier", "guard"): 0.90}
@@ -108,6 +119,10 @@ def _report(
         f"app's in the same round, median (min–max). Server CPU: process utime+stime over "
         f"requests, all runs summed; Δ: paired per round, median (min–max). "
         f"Took {elapsed:.0f} s.",
+        "",
+        "The busy-wait rows spin for a fixed time inside the server and do nothing else: they "
+        "show what that much in-server time alone does to requests/s and server CPU on this "
+        "machine, to read the guard's rows against (its in-server time is in the probe suite).",
         "",
     ]
     rows = []

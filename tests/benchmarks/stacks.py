@@ -6,6 +6,7 @@ it (`middleware=[Middleware(...)]`), so each variant differs from `bare` by exac
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from guard import GuardConfig, PrivacyGuard
 from guard.catalog import CATALOG
 
-__all__ = ["FASTAPI", "STACKS", "NoopASGI", "ReferenceGuard", "noop_app"]
+__all__ = ["BUSY", "FASTAPI", "STACKS", "BusyWait", "NoopASGI", "ReferenceGuard", "noop_app"]
 
 
 async def _ok(request: Request) -> Response:
@@ -59,6 +60,26 @@ class ReferenceGuard:
         await self.app(scope, receive, send)
 
 
+class BusyWait:
+    """A yardstick for the over-HTTP suite: a layer that spins for a fixed time per request.
+
+    It touches no memory and calls nothing, so what it costs a server is its own time plus how
+    the server reacts to being that much slower. Served beside the guard, it translates the
+    guard's in-server time into what that time alone does to requests/s and server CPU here.
+    """
+
+    def __init__(self, app: ASGIApp, microseconds: float) -> None:
+        self.app = app
+        self.seconds = microseconds * 1e-6
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            until = time.perf_counter() + self.seconds
+            while time.perf_counter() < until:
+                pass
+        await self.app(scope, receive, send)
+
+
 class NoopBase(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         return await call_next(request)
@@ -90,6 +111,14 @@ def guard() -> ASGIApp:
 
 def reference() -> ASGIApp:
     return _starlette(Middleware(ReferenceGuard))
+
+
+def busy2() -> ASGIApp:
+    return _starlette(Middleware(BusyWait, microseconds=2))
+
+
+def busy5() -> ASGIApp:
+    return _starlette(Middleware(BusyWait, microseconds=5))
 
 
 def guard_scan_off() -> ASGIApp:
@@ -144,6 +173,8 @@ STACKS: dict[str, tuple[str, Callable[[], ASGIApp], str]] = {
     "noop": ("+ no-op pure-ASGI middleware", noop, "bare"),
     "reference": ("+ reference filter (catalog names only; a yardstick)", reference, "bare"),
     "guard": ("+ PrivacyGuard (default config)", guard, "bare"),
+    "busy2": ("+ 2 µs busy-wait (a yardstick)", busy2, "bare"),
+    "busy5": ("+ 5 µs busy-wait (a yardstick)", busy5, "bare"),
     "guard_scan_off": ("+ PrivacyGuard, value scan off", guard_scan_off, "bare"),
     "guard_report": ("+ PrivacyGuard, report mode", guard_report, "bare"),
     "exporter": ("+ starlette-exporter PrometheusMiddleware", exporter, "bare"),
@@ -157,3 +188,4 @@ STACKS: dict[str, tuple[str, Callable[[], ASGIApp], str]] = {
     "fastapi_guard": ("FastAPI + PrivacyGuard", fastapi_guard, "fastapi_bare"),
 }
 FASTAPI = ("fastapi_bare", "fastapi_instrumentator", "fastapi_guard")
+BUSY = ("busy2", "busy5")  # over HTTP only: in-process they would cost exactly what they say
