@@ -372,10 +372,10 @@ class PrivacyGuard:
                 kept += added
         found = _Inspection(kept, tuple(findings), counts, region, exhausted)
         if fixed and shape is not None and findings and self._plans is not None:
-            self._remember(shape, found, start, drop, cookies, number)
+            self._keep_plan(shape, found, start, drop, cookies, number)
         return found
 
-    def _remember(
+    def _keep_plan(
         self,
         shape: tuple[bytes, ...],
         found: _Inspection,
