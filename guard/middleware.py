@@ -371,7 +371,7 @@ class PrivacyGuard:
             if added:
                 kept += added
         found = _Inspection(kept, tuple(findings), counts, region, exhausted)
-        if fixed and shape is not None and findings and self._plans is not None:
+        if fixed and shape is not None and findings:
             self._keep_plan(shape, found, start, drop, cookies, number)
         return found
 
