@@ -76,10 +76,11 @@ class _Plan:
 
     A carrier's gateway adds the same header names to every request it forwards, so a flagged
     request is mostly a shape seen before: the names from its first non-harmless line on. When
-    those names are only catalog or name-rule flags and harmless names, the findings, counts and
-    lines to drop are the same every time, and `_replay` reuses them. Values still decide what
-    they always decide: a Cookie line and the query string are checked on every request, and
-    the region of the first number is read from this request's value.
+    those names are only flagged names (catalog, name rule, the operator's extra names, the
+    guard's own headers) and harmless ones, the findings, counts and lines to drop are the same
+    every time, and `_replay` reuses them. Values still decide what they always decide: a Cookie
+    line and the query string are checked on every request, and the region of the first number
+    is read from this request's value.
     """
 
     start: int  # the first line the shape covers; lines before it are plainly harmless

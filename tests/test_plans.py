@@ -219,6 +219,7 @@ NAMES = st.sampled_from(
         b"x-uidh",
         b"x-imsi",
         b"x-acme-msisdn",
+        b"x-acme-sub",  # an operator's extra name
         b"x-privacy-guard-pseudonym",
         b"accept",
         b"user-agent",
@@ -240,11 +241,15 @@ VALUES = st.sampled_from(
     ]
 )
 QUERIES = st.sampled_from([b"", b"page=2", b"msisdn=447700900123"])
+PROPERTY_CONFIG = {"extra_headers": ("x-acme-sub",), **TRUSTED}
 GUARDS = {
-    (mode, scan): (guard_for(mode=mode, scan_values=scan, **TRUSTED)[0],
-                   guard_for(False, mode=mode, scan_values=scan, **TRUSTED)[0])
-    for mode in ("strip", "report") for scan in ("strip", "off")
-}  # fmt: skip
+    (mode, scan): (
+        guard_for(mode=mode, scan_values=scan, **PROPERTY_CONFIG)[0],
+        guard_for(False, mode=mode, scan_values=scan, **PROPERTY_CONFIG)[0],
+    )
+    for mode in ("strip", "report")
+    for scan in ("strip", "off")
+}
 
 
 def inspected(guard: PrivacyGuard, scope: Scope, start: int) -> tuple[Any, ...] | None:
