@@ -34,6 +34,9 @@ _MSISDN, _IMSI_IMEI, _CALLING = (
 )
 
 
+_SPLIT_QUERY = re.compile(rb"[&;]").split
+
+
 class PairHit(NamedTuple):
     shown: str  # folded, digit-masked cookie or parameter name
     kind: str
@@ -100,7 +103,7 @@ def query_hits(query: bytes) -> list[PairHit]:
     """Identifying parameter names in a raw query string (reported, never removed), at most
     MAX_HITS of them."""
     hits: list[PairHit] = []
-    for part in re.split(rb"[&;]", query):
+    for part in _SPLIT_QUERY(query):
         name = part.split(b"=", 1)[0]
         if b"%" in name or b"+" in name:
             name = unquote_to_bytes(name.replace(b"+", b" "))
