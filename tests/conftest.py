@@ -11,6 +11,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Headers = list[tuple[bytes, bytes]]
 
+# A browser's request with nothing to find (the cookie has no marker word).
+BROWSER: tuple[tuple[bytes, bytes], ...] = (
+    (b"host", b"example.test"),
+    (b"user-agent", b"Mozilla/5.0 (Linux; Android 10; K)"),
+    (b"accept", b"text/html"),
+    (b"cookie", b"session=3f9c2a7b; theme=dark"),
+)
+
 
 @pytest.fixture
 def registry() -> CollectorRegistry:

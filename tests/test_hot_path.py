@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RecordingApp, call, http_scope
+from conftest import BROWSER, RecordingApp, call, http_scope
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 from starlette.types import Scope
@@ -29,13 +29,7 @@ from guard.middleware import SCOPE_KEY
 
 Line = tuple[bytes, bytes]
 
-CLEAN: list[Line] = [
-    (b"host", b"example.test"),
-    (b"user-agent", b"Mozilla/5.0 (Linux; Android 10; K)"),
-    (b"accept", b"text/html"),
-    (b"accept-language", b"en-GB,en;q=0.9"),
-    (b"cookie", b"session=3f9c2a7b; theme=dark"),
-]
+CLEAN: list[Line] = list(BROWSER)
 # Each kind of request, as (header lines, query string, flagged?, decodes per request).
 KINDS: dict[str, tuple[list[Line], bytes, bool, int]] = {
     "clean": (CLEAN, b"", False, 0),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import RecordingApp, call, http_scope
+from conftest import BROWSER, RecordingApp, call, http_scope
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
@@ -24,12 +24,7 @@ from guard.middleware import _PLAN_LINES, _PLAN_NAME_BYTES, _PLANS_MAX, SCOPE_KE
 
 Line = tuple[bytes, bytes]
 
-CLEAN: list[Line] = [
-    (b"host", b"example.test"),
-    (b"user-agent", b"Mozilla/5.0 (Linux; Android 10; K)"),
-    (b"accept", b"text/html"),
-    (b"cookie", b"session=3f9c2a7b; theme=dark"),
-]
+CLEAN: list[Line] = list(BROWSER)
 CARRIER_NAMES = (b"x-up-calling-line-id", b"x-msisdn", b"x-uidh")
 TRUSTED = {
     "trusted_sources": ("192.0.2.0/24",),
