@@ -2,10 +2,10 @@
 
 Once a guard has started and seen one request of a kind, another request of that kind must not
 bind a metric child (`.labels()` takes a lock and builds a tuple: the path keeps bound children),
-compile a regular expression, or decode a header it has already classified — except a name whose
-value turned out to be a number, which a finding must name. The clean path
-must hand the server's header list to the app as it is. A timing would not catch a regression
-here on a noisy machine; counting the calls does.
+compile a regular expression (or look one up in `re`'s cache), or decode a header it has already
+classified — except a name whose value turned out to be a number, which a finding must name. The
+clean path must hand the server's header list to the app as it is. A timing would not catch a
+regression here on a noisy machine; counting the calls does.
 
 Numbers are fictional: UK drama range where a name decides, Australia's 491 570 range where a
 value must be recognised as a number.
