@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from tests.benchmarks import headersets, inprocess, stacks
+from tests.benchmarks import headersets, inprocess, loadgen, over_http, stacks
 
 
 @pytest.fixture
@@ -65,3 +65,40 @@ def test_the_busy_wait_yardstick_spends_at_least_its_time_then_calls_the_app() -
     assert len(seen) == 1
     assert set(stacks.BUSY) <= set(stacks.STACKS)
     assert not set(stacks.BUSY) & set(inprocess.Options().stacks)
+
+
+def _over_http_report(guard_added: dict[str, float]) -> tuple[str, list[list[str]]]:
+    """The over-HTTP report of made-up runs: every bare app 40 µs of server CPU per request, the
+    metrics middlewares 60 µs more, the guard (over Starlette and FastAPI) what it is given."""
+    runs: dict[tuple[str, str], list[loadgen.Run]] = {}
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for set_name, chosen in over_http.PLAN.items():
+        for name in chosen:
+            added = 60.0 if name in ("exporter", "fastapi_instrumentator") else 0.0
+            if name in ("guard", "fastapi_guard"):
+                added = guard_added.get(set_name, 0.0)
+            runs[set_name, name] = [loadgen.Run(10_000, 1.0, 10_000 * (40.0 + added) / 1e6)]
+            ratios[set_name, name] = [1.0]
+    return over_http._report(over_http.Options(), runs, ratios, ratios, 1.0)
+
+
+def test_the_over_http_report_checks_the_metrics_ratios_by_server_cpu() -> None:
+    markdown, goals = _over_http_report({"clean": 2.0, "carrier": 8.0})
+
+    section = markdown.split("### Overhead ratios by server CPU")[1]
+    assert section.count("| 30x |") == 2  # clean: 60 ÷ 2
+    assert section.count("| 8x |") == 2  # carrier: 60 ÷ 8
+    checked = {row[0]: row[3] for row in goals if "÷ guard's" in row[0]}
+    assert len(checked) == len(stacks.RATIO_TARGETS) * len(stacks.METRICS_PAIRS)
+    assert list(checked.values()) == ["met", "met", "**missed**", "**missed**"]
+
+
+def test_a_guard_cpu_figure_at_or_below_zero_is_not_judged_a_ratio_met() -> None:
+    markdown, goals = _over_http_report({"clean": -1.5, "carrier": 8.0})
+
+    section = markdown.split("### Overhead ratios by server CPU")[1]
+    assert section.count("not judged") == 2
+    assert "infx" not in section
+    checked = [row[0] for row in goals if "÷ guard's" in row[0]]
+    assert all("+ 3 carrier headers" in what for what in checked)
+    assert len(checked) == len(stacks.METRICS_PAIRS)

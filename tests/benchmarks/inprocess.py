@@ -42,7 +42,6 @@ _TEMPLATE = {
     "query_string": b"",
 }
 ISOLATED_TARGETS = {"clean": 2.0, "carrier": 5.0, "hidden": 60.0, "adversarial": 300.0}
-RATIO_TARGETS = {"clean": 20.0, "carrier": 10.0}
 _CLOCKS = {"cpu": "CPU time of the measuring thread (thread_time_ns)", "wall": "perf_counter_ns"}
 YARDSTICK_US = 0.5  # the 16-name set scan on the machine its targets were set on
 STACK_SETS = ("clean", "carrier", "hidden", "adversarial")
@@ -399,13 +398,9 @@ def _report(
         )
     out += ["", "### Overhead ratios (how many times the guard's overhead)", ""]
     rows = []
-    pairs = [
-        ("exporter", "guard", "starlette-exporter"),
-        ("fastapi_instrumentator", "fastapi_guard", "prometheus-fastapi-instrumentator"),
-    ]
-    for set_name, target in RATIO_TARGETS.items():
+    for set_name, target in stacks.RATIO_TARGETS.items():
         isolated = iso.overhead(set_name, "guard").median
-        for other, guard_stack, label in pairs:
+        for other, guard_stack, label in stacks.METRICS_PAIRS:
             if other not in stk.variants or guard_stack not in stk.variants:
                 continue
             theirs = stk.overhead(set_name, other).median

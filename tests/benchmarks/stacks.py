@@ -21,7 +21,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from guard import GuardConfig, PrivacyGuard
 from guard.catalog import CATALOG
 
-__all__ = ["BUSY", "FASTAPI", "STACKS", "BusyWait", "NoopASGI", "ReferenceGuard", "noop_app"]
+__all__ = [
+    "BUSY",
+    "FASTAPI",
+    "METRICS_PAIRS",
+    "RATIO_TARGETS",
+    "STACKS",
+    "BusyWait",
+    "NoopASGI",
+    "ReferenceGuard",
+    "noop_app",
+]
 
 
 async def _ok(request: Request) -> Response:
@@ -188,4 +198,11 @@ STACKS: dict[str, tuple[str, Callable[[], ASGIApp], str]] = {
     "fastapi_guard": ("FastAPI + PrivacyGuard", fastapi_guard, "fastapi_bare"),
 }
 FASTAPI = ("fastapi_bare", "fastapi_instrumentator", "fastapi_guard")
+# The metrics middlewares operators run today, each beside the guard in the same framework, and how
+# many times less overhead than theirs the guard must add, by request set (both suites check it).
+METRICS_PAIRS = (
+    ("exporter", "guard", "starlette-exporter"),
+    ("fastapi_instrumentator", "fastapi_guard", "prometheus-fastapi-instrumentator"),
+)
+RATIO_TARGETS = {"clean": 20.0, "carrier": 10.0}
 BUSY = ("busy2", "busy5")  # over HTTP only: in-process they would cost exactly what they say
