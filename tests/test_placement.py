@@ -11,6 +11,10 @@
   served module.
 - Litestar runs its `middleware=[...]` per route, after routing: an `after_exception` hook sees
   the raw headers of a request that matched no route unless the guard wraps the Litestar app.
+- Quart: with the guard in `app.asgi_app` (Quart's place for middleware) or around the app,
+  `before_request` hooks and error handlers see no carrier header, on 404, 405 and 500 too; and
+  sentry-sdk's QuartIntegration, though it patches `Quart.__call__` outside `asgi_app`, reads
+  headers from Quart's request, so its events hold none either.
 
 sentry-sdk patches Starlette, FastAPI and every middleware class it meets, for the life of the
 process, so each sentry case runs in a forked child: the app is still called in-process
@@ -33,6 +37,8 @@ from fastapi import FastAPI, Request
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
 from prometheus_client import CollectorRegistry
+from quart import Quart
+from quart import request as quart_request
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -216,6 +222,8 @@ async def boom(request: Request) -> Response:
 
 
 def sentry_app(framework: str, placement: str) -> ASGIApp:
+    if framework == "quart":
+        return quart_app(placement)
     app: Starlette
     if framework == "fastapi":
         app = FastAPI()
@@ -234,6 +242,7 @@ def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dic
     """In a forked child: init sentry-sdk, raise in the app, return what would have been sent."""
     import sentry_sdk
     from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.quart import QuartIntegration
     from sentry_sdk.integrations.starlette import StarletteIntegration
     from sentry_sdk.transport import Transport
 
@@ -247,8 +256,13 @@ def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dic
         dsn="http://public@127.0.0.1:9/1",  # a closed port, and the transport never sends
         transport=Capture,
         default_integrations=False,
-        integrations=[StarletteIntegration(), FastApiIntegration()],
+        integrations=(
+            [QuartIntegration()]
+            if framework == "quart"
+            else [StarletteIntegration(), FastApiIntegration()]
+        ),
         send_default_pii=send_default_pii,
+        traces_sample_rate=1.0,  # transactions carry request data too
     )
     status = request(sentry_app(framework, placement), "/boom").status_code
     sentry_sdk.flush()
@@ -269,6 +283,11 @@ SENTRY = [
     pytest.param("fastapi", "wrap", False, False, id="fastapi-wrap-no-pii"),
     pytest.param("fastapi", "add_middleware", True, True, id="fastapi-add_middleware"),
     pytest.param("fastapi", "add_middleware", False, True, id="fastapi-add_middleware-no-pii"),
+    # sentry-sdk patches Quart.__call__, which runs before `asgi_app`, but the event's request
+    # comes from Quart's own request object, which is built inside the guard.
+    pytest.param("quart", "asgi_app", True, False, id="quart-asgi_app"),
+    pytest.param("quart", "asgi_app", False, False, id="quart-asgi_app-no-pii"),
+    pytest.param("quart", "wrap", True, False, id="quart-wrap"),
 ]
 
 
@@ -281,7 +300,7 @@ def test_sentry_event_holds_carrier_headers_only_when_guard_is_not_outermost(
         sent = child.submit(sentry_events, framework, placement, send_default_pii).result(60)
     assert sent["status"] == 500
     assert len(sent["requests"]) == 1, "sentry captured no error event"
-    headers = sent["requests"][0]["headers"]
+    headers = {name.lower(): value for name, value in sent["requests"][0]["headers"].items()}
     assert headers["x-request-id"] == ORDINARY["x-request-id"]
     if leaks:
         # The integration wraps Starlette.__call__, outside every add_middleware layer: it read
@@ -402,3 +421,63 @@ def test_litestar_route_middleware_misses_unrouted_requests(
     assert len(hook_saw) >= 1, "the after_exception hook did not run"
     assert all(ORDINARY.keys() <= names for names in hook_saw)
     assert any(carrier_in(names) for names in hook_saw) is hook_sees_carrier
+
+
+# --- Quart: the guard in `app.asgi_app`, or around the app when sentry-sdk patches Quart ---
+
+
+def quart_app(placement: str, hook_saw: list[set[str]] | None = None) -> ASGIApp:
+    app = Quart("placement")
+
+    @app.get("/")
+    async def quart_ok() -> dict[str, str]:
+        return {}
+
+    @app.get("/boom")
+    async def quart_boom() -> None:
+        raise RuntimeError("the app failed")
+
+    if hook_saw is not None:
+
+        def saw() -> None:
+            hook_saw.append({name.lower() for name, _ in quart_request.headers.items()})
+
+        @app.before_request
+        async def before() -> None:  # where request loggers and tracers hook in
+            saw()
+
+        @app.errorhandler(Exception)  # where error reporters do; Quart's 404 and 405 land here
+        async def failed(error: Exception) -> tuple[str, int]:
+            saw()
+            return "failed", getattr(error, "code", 500)
+
+    if placement == "asgi_app":
+        app.asgi_app = PrivacyGuard(app.asgi_app, **guard_options())  # type: ignore[method-assign]
+    return PrivacyGuard(app, **guard_options()) if placement == "wrap" else app
+
+
+QUART = [
+    # placement, method, path, status
+    pytest.param(placement, method, path, status, id=f"{placement}-{status}")
+    for placement in ("none", "asgi_app", "wrap")
+    for method, path, status in (
+        ("GET", "/", 200),
+        ("GET", "/nowhere", 404),
+        ("POST", "/", 405),
+        ("GET", "/boom", 500),
+    )
+]
+
+
+@pytest.mark.parametrize(("placement", "method", "path", "status"), QUART)
+def test_quart_hooks_and_error_handlers_never_see_carrier_headers(
+    placement: str, method: str, path: str, status: int
+) -> None:
+    """With the guard in `asgi_app` (or around the app) routing errors are guarded too; without
+    it, the same hooks see the headers (so the hooks are really looking)."""
+    hook_saw: list[set[str]] = []
+    response = request(quart_app(placement, hook_saw), path, method)
+    assert response.status_code == status
+    assert hook_saw, "neither the before_request hook nor the error handler ran"
+    assert all(ORDINARY.keys() <= names for names in hook_saw)
+    assert {carrier_in(names) for names in hook_saw} == {placement == "none"}
