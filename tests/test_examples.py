@@ -83,6 +83,7 @@ EXAMPLE_ROWS = [
     pytest.param(Row(uvicorn("django_app.asgi:application", "--lifespan", "off")), id="django"),
     pytest.param(Row(uvicorn("litestar_app:app")), id="litestar"),
     pytest.param(Row(uvicorn("quart_app:app")), id="quart"),
+    pytest.param(Row(hypercorn("quart_app:app")), id="quart-hypercorn"),  # Quart's own server
     pytest.param(Row(uvicorn("raw_asgi:app")), id="raw-asgi"),
     pytest.param(
         Row(
