@@ -423,7 +423,7 @@ def test_litestar_route_middleware_misses_unrouted_requests(
     assert any(carrier_in(names) for names in hook_saw) is hook_sees_carrier
 
 
-# --- Quart: the guard in `app.asgi_app`, or around the app when sentry-sdk patches Quart ---
+# --- Quart: the guard in `app.asgi_app` (or around the app) runs before routing ---
 
 
 def quart_app(placement: str, hook_saw: list[set[str]] | None = None) -> ASGIApp:
