@@ -27,6 +27,7 @@ from conftest import RecordingApp, call, http_scope
 from support import BIN, free_port, require_tool, serve
 
 from guard import GuardConfig, PrivacyGuard
+from guard.captures import parse_requests
 from guard.catalog import CATALOG
 from guard.cli import (
     APP_DIR_ENV,
@@ -36,7 +37,6 @@ from guard.cli import (
     envoy_snippet,
     main,
     nginx_snippet,
-    parse_requests,
 )
 from guard.logs import SERVER_LOGGERS
 
