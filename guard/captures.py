@@ -14,7 +14,7 @@ import json
 import re
 import sys
 from typing import Any, NamedTuple
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -340,8 +340,8 @@ def _pair_length(raw: bytes, separator: bytes, header: str) -> int:
     where = header.partition(":")[0]
     for pair in re.split(rb"[&;]" if where == "query" else separator, raw):
         name, _, value = pair.partition(b"=")
-        if where == "query":
-            label = shown(unquote(name.decode("latin-1").replace("+", " ")))
+        if where == "query":  # decoded as `pairs.query_hits` decodes it, or the labels differ
+            label = shown(unquote_to_bytes(name.replace(b"+", b" ")).decode("latin-1"))
             size = len(unquote_to_bytes(value.replace(b"+", b" ")))
         else:
             label, size = shown(name.decode("latin-1")), len(value.strip())

@@ -119,6 +119,27 @@ CHECKED = [
 ]
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"msisdn=447700900123",
+        b"MS%49SDN=447700900123",
+        b"msisdn%C3%A9=447700900123",
+        b"msisdn+x=447700900123",
+    ],
+)
+def test_check_tells_the_length_of_a_query_value_however_its_name_is_encoded(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, query: bytes
+) -> None:
+    """`check` names a query finding as the middleware does, and finds its value again by it."""
+    request = tmp_path / "request.http"
+    request.write_bytes(b"GET /?" + query + b"&a=1 HTTP/1.1\r\nHost: example.test\r\n\r\n")
+    code, report = check_json(capsys, str(request))
+    (finding,) = report["requests"][0]["findings"]
+    assert (finding["where"], finding["length"], finding["action"]) == ("query", 12, "reported")
+    assert code == 1
+
+
 def check_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     code, out, err = run_cli(capsys, "check", "--json", *argv)
     assert err == ""

@@ -452,7 +452,7 @@ def quart_app(placement: str, hook_saw: list[set[str]] | None = None) -> ASGIApp
             return "failed", getattr(error, "code", 500)
 
     if placement == "asgi_app":
-        app.asgi_app = PrivacyGuard(app.asgi_app, **guard_options())  # type: ignore[method-assign]
+        app.asgi_app = PrivacyGuard(app.asgi_app, **guard_options())
     return PrivacyGuard(app, **guard_options()) if placement == "wrap" else app
 
 
