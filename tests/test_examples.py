@@ -5,8 +5,9 @@ and one without, and asserts on what the app echoed back and on one scrape of /m
 after: the carrier headers are gone, every other header is intact, and
 `privacy_guard_identifiers_total` moved by exactly one per removed line.
 
-The Starlette example also runs under a server matrix (uvicorn h11/httptools/zttp, hypercorn and
-granian, over HTTP/1.1 and HTTP/2, cleartext and TLS) and takes websocket handshakes; the gunicorn
+The Starlette example also runs under a server matrix (uvicorn h11/httptools/zttp, hypercorn,
+granian and daphne, over HTTP/1.1 and HTTP/2, cleartext and TLS) and takes websocket handshakes;
+the Django example also runs under daphne, the server Django Channels documents. The gunicorn
 example runs two workers whose counts one scrape must sum exactly, also across a worker restart.
 """
 
@@ -76,11 +77,17 @@ def granian(app: str, *options: str) -> tuple[str, ...]:
     return ("granian", "--interface", "asgi", *address, *options, app)
 
 
+def daphne(app: str, *options: str) -> tuple[str, ...]:
+    # Daphne sends no lifespan events: the guard starts on the first request.
+    return ("daphne", "-b", "127.0.0.1", "-p", "{port}", *options, app)
+
+
 EXAMPLE_ROWS = [
     pytest.param(Row(uvicorn("starlette_app:app")), id="starlette"),
     pytest.param(Row(uvicorn("fastapi_app:app"), notice=True), id="fastapi-outermost"),
     pytest.param(Row(uvicorn("fastapi_app:app_add_middleware"), notice=True), id="fastapi-add"),
     pytest.param(Row(uvicorn("django_app.asgi:application", "--lifespan", "off")), id="django"),
+    pytest.param(Row(daphne("django_app.asgi:application")), id="django-daphne"),  # Channels'
     pytest.param(Row(uvicorn("litestar_app:app")), id="litestar"),
     pytest.param(Row(uvicorn("quart_app:app")), id="quart"),
     pytest.param(Row(hypercorn("quart_app:app")), id="quart-hypercorn"),  # Quart's own server
@@ -116,6 +123,18 @@ SERVER_ROWS = [
     pytest.param(
         Row(granian("starlette_app:app", "--http", "2"), http_version="HTTP/2"), id="granian-h2c"
     ),
+    pytest.param(Row(daphne("starlette_app:app")), id="daphne-http1"),
+    pytest.param(
+        Row(
+            (
+                *("daphne", "-e", "ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"),
+                "starlette_app:app",
+            ),
+            http_version="HTTP/2",
+            tls=True,
+        ),
+        id="daphne-h2-tls",
+    ),
 ]
 
 WEBSOCKET_ROWS = [
@@ -123,6 +142,7 @@ WEBSOCKET_ROWS = [
     pytest.param(Row(uvicorn("starlette_app:app", "--ws", "wsproto")), id="uvicorn-wsproto"),
     pytest.param(Row(hypercorn("starlette_app:app")), id="hypercorn"),
     pytest.param(Row(granian("starlette_app:app")), id="granian"),
+    pytest.param(Row(daphne("starlette_app:app")), id="daphne"),
     pytest.param(Row(uvicorn("litestar_app:app")), id="litestar-uvicorn"),
     pytest.param(Row(uvicorn("quart_app:app")), id="quart-uvicorn"),
     pytest.param(Row(uvicorn("raw_asgi:app")), id="raw-asgi-uvicorn"),
