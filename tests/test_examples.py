@@ -88,6 +88,7 @@ EXAMPLE_ROWS = [
     pytest.param(Row(uvicorn("fastapi_app:app_add_middleware"), notice=True), id="fastapi-add"),
     pytest.param(Row(uvicorn("django_app.asgi:application", "--lifespan", "off")), id="django"),
     pytest.param(Row(daphne("django_app.asgi:application")), id="django-daphne"),  # Channels'
+    pytest.param(Row(daphne("django_app.channels_asgi:application")), id="django-channels"),
     pytest.param(Row(uvicorn("litestar_app:app")), id="litestar"),
     pytest.param(Row(uvicorn("quart_app:app")), id="quart"),
     pytest.param(Row(hypercorn("quart_app:app")), id="quart-hypercorn"),  # Quart's own server
@@ -143,6 +144,7 @@ WEBSOCKET_ROWS = [
     pytest.param(Row(hypercorn("starlette_app:app")), id="hypercorn"),
     pytest.param(Row(granian("starlette_app:app")), id="granian"),
     pytest.param(Row(daphne("starlette_app:app")), id="daphne"),
+    pytest.param(Row(daphne("django_app.channels_asgi:application")), id="django-channels"),
     pytest.param(Row(uvicorn("litestar_app:app")), id="litestar-uvicorn"),
     pytest.param(Row(uvicorn("quart_app:app")), id="quart-uvicorn"),
     pytest.param(Row(uvicorn("raw_asgi:app")), id="raw-asgi-uvicorn"),
