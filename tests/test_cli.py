@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import http.server
 import io
 import json
 import logging
@@ -14,17 +13,14 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-import yaml
 from conftest import RecordingApp, call, http_scope
-from support import BIN, free_port, require_tool, serve
+from support import BIN
 
 from guard import GuardConfig, PrivacyGuard
 from guard.captures import parse_requests
@@ -34,9 +30,7 @@ from guard.cli import (
     FACTORY_ENV,
     LOG_LEVEL_ENV,
     TARGET_ENV,
-    envoy_snippet,
     main,
-    nginx_snippet,
 )
 from guard.logs import SERVER_LOGGERS
 
@@ -449,24 +443,9 @@ def test_scan_logs_region_from_the_environment(
     assert scan_json(capsys, str(path))[0] == 1
 
 
-# --- catalog ----------------------------------------------------------------------------------
+# --- catalog (the proxy drop-lists: test_droplists.py) -------------------------------------------
 
 NAMES = sorted({entry.name for entry in CATALOG.values()} | set(CATALOG))
-
-
-def test_catalog_nginx_lists_every_identifying_name(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "catalog", "--format", "nginx")
-    assert code == 0
-    directives = [line for line in out.splitlines() if line and not line.startswith("#")]
-    assert directives == [f'proxy_set_header {name} "";' for name in NAMES]
-    assert "underscores_in_headers off" in out
-
-
-def test_catalog_envoy_is_a_yaml_list(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(capsys, "catalog", "--format", "envoy")
-    assert code == 0
-    assert yaml.safe_load(out) == {"request_headers_to_remove": NAMES}
-    assert out == envoy_snippet()
 
 
 @pytest.mark.parametrize("fmt", ["table", "json"])
@@ -477,89 +456,6 @@ def test_catalog_lists(capsys: pytest.CaptureFixture[str], fmt: str) -> None:
         assert {row["name"] for row in json.loads(out)["identifying"]} <= set(NAMES)
     else:
         assert "x-up-calling-line-id" in out
-
-
-NGINX_CONF = """\
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log stderr;
-events {{ worker_connections 32; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            include {dir}/privacy-guard.conf;
-            proxy_pass http://127.0.0.1:{backend};
-        }}
-    }}
-}}
-"""
-
-
-def nginx_config(tmp_path: Path, port: int, backend: int) -> Path:
-    (tmp_path / "privacy-guard.conf").write_text(nginx_snippet())
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=tmp_path, port=port, backend=backend))
-    return conf
-
-
-def test_nginx_accepts_the_snippet(tmp_path: Path) -> None:
-    nginx = require_tool("nginx")
-    conf = nginx_config(tmp_path, free_port(), free_port())
-    result = subprocess.run(
-        [nginx, "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "syntax is ok" in result.stderr
-
-
-class _Echo(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps([name.lower() for name in self.headers]).encode()
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
-
-
-@pytest.mark.slow
-def test_nginx_drops_the_catalog_headers(tmp_path: Path) -> None:
-    nginx = require_tool("nginx")
-    backend = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=backend.serve_forever, daemon=True).start()
-    port = free_port()
-    conf = nginx_config(tmp_path, port, backend.server_address[1])
-    argv = [nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"]
-    try:
-        with serve(argv, port=port) as server:
-            request = urllib.request.Request(
-                f"{server.url}/",
-                headers={
-                    "X-Up-Calling-Line-Id": "447700900123",
-                    "X-Nokia-Msisdn": "447700900124",
-                    "X_MSISDN": "447700900125",
-                    "x-uidh": "T0RBd01EQXdNREF3",
-                    "X-Request-Id": "kept",
-                },
-            )
-            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-            with direct.open(request, timeout=10) as response:
-                seen = set(json.loads(response.read()))
-    finally:
-        backend.shutdown()
-    assert "x-request-id" in seen
-    assert not seen & {"x-up-calling-line-id", "x-nokia-msisdn", "x_msisdn", "x-uidh"}
 
 
 # --- run: what it refuses, before any server starts -----------------------------------------------
