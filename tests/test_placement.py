@@ -15,6 +15,9 @@
   `before_request` hooks and error handlers see no carrier header, on 404, 405 and 500 too; and
   sentry-sdk's QuartIntegration, though it patches `Quart.__call__` outside `asgi_app`, reads
   headers from Quart's request, so its events hold none either.
+- Django: sentry-sdk's DjangoIntegration patches Django's ASGI handler, which
+  `PrivacyGuard(get_asgi_application())` wraps, so its events hold no carrier header; without
+  the guard they do (the control that shows the capture looks).
 
 sentry-sdk patches Starlette, FastAPI and every middleware class it meets, for the life of the
 process, so each sentry case runs in a forked child: the app is still called in-process
@@ -221,9 +224,39 @@ async def boom(request: Request) -> Response:
     raise RuntimeError("the app failed")
 
 
+def django_app(placement: str) -> ASGIApp:
+    """Django's ASGI handler with one failing view; settings made here, in the forked child."""
+    import sys
+    import types
+
+    from django.conf import settings
+    from django.core.asgi import get_asgi_application
+    from django.urls import path
+
+    def failing(request: Any) -> Any:
+        raise RuntimeError("the app failed")
+
+    urls = types.ModuleType("placement_urls")
+    urls.urlpatterns = [path("boom", failing)]  # type: ignore[attr-defined]
+    sys.modules[urls.__name__] = urls
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="test-only-not-a-secret",
+        ALLOWED_HOSTS=["test"],
+        ROOT_URLCONF=urls.__name__,
+        INSTALLED_APPS=[],
+        MIDDLEWARE=[],
+        DATABASES={},
+    )
+    app = get_asgi_application()
+    return PrivacyGuard(app, **guard_options()) if placement == "wrap" else app
+
+
 def sentry_app(framework: str, placement: str) -> ASGIApp:
     if framework == "quart":
         return quart_app(placement)
+    if framework == "django":
+        return django_app(placement)
     app: Starlette
     if framework == "fastapi":
         app = FastAPI()
@@ -241,6 +274,7 @@ def sentry_app(framework: str, placement: str) -> ASGIApp:
 def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dict[str, Any]:
     """In a forked child: init sentry-sdk, raise in the app, return what would have been sent."""
     import sentry_sdk
+    from sentry_sdk.integrations.django import DjangoIntegration
     from sentry_sdk.integrations.fastapi import FastApiIntegration
     from sentry_sdk.integrations.quart import QuartIntegration
     from sentry_sdk.integrations.starlette import StarletteIntegration
@@ -256,11 +290,10 @@ def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dic
         dsn="http://public@127.0.0.1:9/1",  # a closed port, and the transport never sends
         transport=Capture,
         default_integrations=False,
-        integrations=(
-            [QuartIntegration()]
-            if framework == "quart"
-            else [StarletteIntegration(), FastApiIntegration()]
-        ),
+        integrations={
+            "quart": [QuartIntegration()],
+            "django": [DjangoIntegration()],
+        }.get(framework, [StarletteIntegration(), FastApiIntegration()]),
         send_default_pii=send_default_pii,
         traces_sample_rate=1.0,  # transactions carry request data too
     )
@@ -288,6 +321,10 @@ SENTRY = [
     pytest.param("quart", "asgi_app", True, False, id="quart-asgi_app"),
     pytest.param("quart", "asgi_app", False, False, id="quart-asgi_app-no-pii"),
     pytest.param("quart", "wrap", True, False, id="quart-wrap"),
+    # DjangoIntegration patches Django's ASGI handler, which the guard wraps: inside it.
+    pytest.param("django", "wrap", True, False, id="django-wrap"),
+    pytest.param("django", "wrap", False, False, id="django-wrap-no-pii"),
+    pytest.param("django", "none", True, True, id="django-no-guard"),  # the spy looks
 ]
 
 
@@ -303,8 +340,8 @@ def test_sentry_event_holds_carrier_headers_only_when_guard_is_not_outermost(
     headers = {name.lower(): value for name, value in sent["requests"][0]["headers"].items()}
     assert headers["x-request-id"] == ORDINARY["x-request-id"]
     if leaks:
-        # The integration wraps Starlette.__call__, outside every add_middleware layer: it read
-        # the request before the guard ran, and scrubs none of these names.
+        # The integration read the request before any guard ran (Starlette's: it wraps
+        # Starlette.__call__, outside every add_middleware layer), and scrubs none of these names.
         assert {k: headers.get(k) for k in CARRIER} == CARRIER
     else:
         assert not carrier_in(set(headers))
