@@ -15,6 +15,9 @@
   `before_request` hooks and error handlers see no carrier header, on 404, 405 and 500 too; and
   sentry-sdk's QuartIntegration, though it patches `Quart.__call__` outside `asgi_app`, reads
   headers from Quart's request, so its events hold none either.
+- OpenTelemetry's Starlette/FastAPI instrumentation (`instrument_app`) does the same as
+  sentry-sdk's: with request headers captured on spans, `add_middleware(PrivacyGuard)` leaves the
+  numbers in span attributes and `PrivacyGuard(app)` does not (spans kept in memory).
 - Django: sentry-sdk's DjangoIntegration patches Django's ASGI handler, which
   `PrivacyGuard(get_asgi_application())` wraps, so its events hold no carrier header; without
   the guard they do (the control that shows the capture looks).
@@ -409,6 +412,75 @@ def test_sentry_event_holds_no_carrier_header_under_privacy_guard_run(tmp_path: 
     assert not [d for d in DIGITS if d in sent], sent
     assert not [name for name in CARRIER if name in sent], sent
     assert not [d for d in DIGITS if d in server.output()], server.output()
+
+
+# --- OpenTelemetry's Starlette / FastAPI instrumentation ---
+# `instrument_app` puts OpenTelemetry's ASGI middleware outermost in the framework's own stack,
+# like sentry-sdk. With request-header capture on, a header becomes a span attribute
+# (`http.request.header.x_msisdn`), which goes to whatever backend the traces are exported to.
+
+
+def otel_app(framework: str, placement: str, provider: Any) -> ASGIApp:
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.instrumentation.starlette import StarletteInstrumentor
+
+    async def ok(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    app: Starlette
+    if framework == "fastapi":
+        app = FastAPI()
+        app.add_api_route("/", ok)
+    else:
+        app = Starlette(routes=[Route("/", ok)])
+    if placement == "add_middleware":
+        app.add_middleware(PrivacyGuard, **guard_options())
+    if isinstance(app, FastAPI):
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    else:
+        StarletteInstrumentor.instrument_app(app, tracer_provider=provider)
+    return PrivacyGuard(app, **guard_options()) if placement == "wrap" else app
+
+
+OTEL = [
+    # framework, placement, do the spans carry the carrier headers?
+    pytest.param("fastapi", "wrap", False, id="fastapi-wrap"),
+    pytest.param("fastapi", "add_middleware", True, id="fastapi-add_middleware"),
+    pytest.param("fastapi", "none", True, id="fastapi-no-guard"),
+    pytest.param("starlette", "wrap", False, id="starlette-wrap"),
+    pytest.param("starlette", "add_middleware", True, id="starlette-add_middleware"),
+]
+
+
+@pytest.mark.parametrize(("framework", "placement", "leaks"), OTEL)
+def test_otel_spans_hold_carrier_headers_only_when_guard_is_not_outermost(
+    monkeypatch: pytest.MonkeyPatch, framework: str, placement: str, leaks: bool
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    # What an operator sets to record request headers on spans: here, every header.
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", ".*")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    assert request(otel_app(framework, placement, provider)).status_code == 200
+    attributes = [dict(span.attributes or {}) for span in exporter.get_finished_spans()]
+    captured = {
+        key.removeprefix("http.request.header.").replace("_", "-"): value
+        for span in attributes
+        for key, value in span.items()
+        if key.startswith("http.request.header.")
+    }
+    assert captured.get("x-request-id") == (ORDINARY["x-request-id"],), "no header was captured"
+    if leaks:
+        assert {name: captured.get(name) for name in CARRIER} == {
+            name: (value,) for name, value in CARRIER.items()
+        }
+    else:
+        assert not carrier_in(set(captured))
+        assert not [d for d in DIGITS if d in repr(attributes)]
 
 
 # --- Litestar: route middleware runs after routing ---
