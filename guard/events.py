@@ -26,6 +26,7 @@ EVENT_ALLOWED = "privacy_guard.identifying_headers_allowed"
 EVENT_ERROR = "privacy_guard.error"
 EVENT_REFUSED = "privacy_guard.request_refused"
 EVENT_CONFIG = "privacy_guard.config_error"
+EVENT_NOT_OUTERMOST = "privacy_guard.not_outermost"
 
 # Six or more digits, also split by spaces, hyphens, dots or %20: a number written any way.
 _PATH_DIGITS = re.compile(r"(?:\+|%2[Bb])?[0-9](?:(?:[ .\-]|%20)?[0-9]){5,}")

@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from . import checkpage, phone, pseudonym
+from . import checkpage, phone, placement, pseudonym
 from .catalog import CATALOG_VERSION, fold, shown
 from .config import ConfigError, GuardConfig
 from .detect import (
@@ -38,6 +38,7 @@ from .events import (
     EVENT_ALLOWED,
     EVENT_CONFIG,
     EVENT_ERROR,
+    EVENT_NOT_OUTERMOST,
     EVENT_STARTED,
     Events,
 )
@@ -564,6 +565,14 @@ class PrivacyGuard:
                 headers=self._names.allowed_identifying,
                 note="PRIVACY_GUARD_ALLOW_HEADERS lets these identifying catalog headers through",
             )
+        outside = placement.outer_layers(sys._getframe(1), _GUARD_CALL, self)
+        if outside:
+            logger.warning(
+                EVENT_NOT_OUTERMOST,
+                outside=outside,
+                note="these run before the guard and receive the headers it removes: wrap the "
+                "application (app = PrivacyGuard(app)) or serve it with `privacy-guard run`",
+            )
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._refusal is not None:
@@ -630,6 +639,11 @@ class PrivacyGuard:
             )
         except Exception:  # noqa: S110
             pass
+
+
+# The guard's own `__call__`, as defined here: tools that patch middleware classes (sentry-sdk)
+# replace the attribute, not this code object, which `_start` looks for on the stack.
+_GUARD_CALL = PrivacyGuard.__call__.__code__
 
 
 def _replay(plan: _Plan, scope: Scope) -> _Inspection | None:

@@ -248,11 +248,13 @@ def check_echo(echoed: dict[str, Any], *, flagged: bool) -> None:
         assert echoed["HTTP_X_MSISDN in request.META"] is False
 
 
-def check_quiet(server: Server) -> None:
-    """Neither the server's nor the guard's log lines hold a number that was sent."""
+def check_quiet(server: Server, *, outermost: bool = True) -> None:
+    """Neither the server's nor the guard's log lines hold a number that was sent; and the guard
+    found nothing in front of it (every example puts it where the README says)."""
     output = server.output()
     assert "privacy_guard.started" in output, output
     assert not [d for d in DIGITS if d in output], output
+    assert ("privacy_guard.not_outermost" not in output) is outermost, output
 
 
 def exchange(row: Row, server: Server, cert: Path | None = None) -> None:
@@ -327,6 +329,9 @@ def test_litestar_route_level_guard_misses_what_routing_rejects() -> None:
             assert http.get("/metrics").status_code == 404  # the guard never sees this path
             assert http.get("/nowhere", headers={**CARRIER, **ORDINARY}).status_code == 404
             assert moved(before, scrape(metrics)) == {}  # nor this request
+    # The guard says so itself, naming Litestar's layers in front of it.
+    check_quiet(server, outermost=False)
+    assert "litestar." in server.output().split("privacy_guard.not_outermost", 1)[1]
 
 
 # --- gunicorn: several workers, one scrape ---

@@ -21,6 +21,9 @@
 - Django: sentry-sdk's DjangoIntegration patches Django's ASGI handler, which
   `PrivacyGuard(get_asgi_application())` wraps, so its events hold no carrier header; without
   the guard they do (the control that shows the capture looks).
+- The guard's own start-up check (`privacy_guard.not_outermost`): it warns, naming the layers,
+  exactly where a layer in front of it sees the headers — every order above, the sentry-sdk and
+  OpenTelemetry integrations, a route-level Litestar guard — and stays quiet everywhere else.
 
 sentry-sdk patches Starlette, FastAPI and every middleware class it meets, for the life of the
 process, so each sentry case runs in a forked child: the app is still called in-process
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -39,6 +43,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from fastapi import FastAPI, Request
 from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
@@ -300,10 +305,12 @@ def sentry_events(framework: str, placement: str, send_default_pii: bool) -> dic
         send_default_pii=send_default_pii,
         traces_sample_rate=1.0,  # transactions carry request data too
     )
-    status = request(sentry_app(framework, placement), "/boom").status_code
+    with structlog.testing.capture_logs() as logs:
+        status = request(sentry_app(framework, placement), "/boom").status_code
     sentry_sdk.flush()
     events = [item.payload.json for e in envelopes for item in e.items if item.type == "event"]
     return {
+        "warned": [e["outside"] for e in logs if e["event"] == "privacy_guard.not_outermost"],
         "status": status,
         "requests": [event.get("request", {}) for event in events],
         "serialized": b"".join(e.serialize() for e in envelopes).decode("utf-8", "replace"),
@@ -340,6 +347,12 @@ def test_sentry_event_holds_carrier_headers_only_when_guard_is_not_outermost(
         sent = child.submit(sentry_events, framework, placement, send_default_pii).result(60)
     assert sent["status"] == 500
     assert len(sent["requests"]) == 1, "sentry captured no error event"
+    # The guard names sentry-sdk's layer when it runs in front of it. Quart's does, though its
+    # events hold no carrier header: it receives the raw request all the same.
+    in_front = placement in ("list", "add_middleware", "asgi_app")
+    assert [any(n.startswith("sentry_sdk.") for n in w) for w in sent["warned"]] == (
+        [True] if in_front else []
+    )
     headers = {name.lower(): value for name, value in sent["requests"][0]["headers"].items()}
     assert headers["x-request-id"] == ORDINARY["x-request-id"]
     if leaks:
@@ -590,3 +603,90 @@ def test_quart_hooks_and_error_handlers_never_see_carrier_headers(
     assert hook_saw, "neither the before_request hook nor the error handler ran"
     assert all(ORDINARY.keys() <= names for names in hook_saw)
     assert {carrier_in(names) for names in hook_saw} == {placement == "none"}
+
+
+# --- the guard says when it is not outermost ---
+# At start-up it logs `privacy_guard.not_outermost`, naming every ASGI layer in front of it
+# (`module:function`). Checked the way a server runs an app: lifespan start-up, then a request.
+
+
+def served_warnings(app: ASGIApp, path: str = "/") -> list[list[str]]:
+    """Run the lifespan start-up (when the app has one) and one request; the warnings' layers."""
+
+    async def lifespan() -> None:
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        inbox.put_nowait({"type": "lifespan.startup"})
+        started = asyncio.Event()
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"].startswith("lifespan.startup."):
+                started.set()
+
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        task = asyncio.ensure_future(app(scope, inbox.get, send))
+        waiter = asyncio.ensure_future(started.wait())
+        await asyncio.wait([task, waiter], timeout=20, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        inbox.put_nowait({"type": "lifespan.shutdown"})
+        with contextlib.suppress(Exception):  # apps without a lifespan raise: as servers allow
+            await asyncio.wait_for(task, 20)
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(lifespan())
+        request(app, path)
+    found = [event for event in logs if event["event"] == "privacy_guard.not_outermost"]
+    assert len(found) <= 1, found  # once per guard: one guard here
+    return [event["outside"] for event in found]
+
+
+@pytest.mark.parametrize(("build", "middleware_sees_carrier"), ORDERS)
+def test_guard_warns_exactly_when_a_middleware_runs_before_it(
+    build: Callable[[Seen], ASGIApp], middleware_sees_carrier: bool
+) -> None:
+    warnings = served_warnings(build(Seen()))
+    assert bool(warnings) is middleware_sees_carrier
+    for layers in warnings:
+        assert any(
+            name
+            in {
+                f"{__name__}:Recorder.__call__",
+                "starlette.middleware.base:BaseHTTPMiddleware.__call__",
+            }
+            for name in layers
+        ), layers
+
+
+def otel_wrapped(placement: str) -> ASGIApp:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return otel_app("fastapi", placement, TracerProvider())
+
+
+WARNS = [
+    # build, path, the module of a layer the warning must name (None: no warning)
+    pytest.param(
+        lambda: otel_wrapped("add_middleware"),
+        "/",
+        "opentelemetry.instrumentation.asgi",
+        id="otel-add_middleware",
+    ),
+    pytest.param(lambda: otel_wrapped("wrap"), "/", None, id="otel-wrap"),
+    pytest.param(
+        lambda: litestar("route middleware", []), "/", "litestar.", id="litestar-route-middleware"
+    ),
+    pytest.param(lambda: litestar("wrap", []), "/", None, id="litestar-wrap"),
+    pytest.param(lambda: quart_app("asgi_app"), "/", None, id="quart-asgi_app"),
+    pytest.param(lambda: quart_app("wrap"), "/", None, id="quart-wrap"),
+]
+
+
+@pytest.mark.parametrize(("build", "path", "names"), WARNS)
+def test_guard_warns_about_layers_in_front_of_it(
+    build: Callable[[], ASGIApp], path: str, names: str | None
+) -> None:
+    warnings = served_warnings(build(), path)
+    if names is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1
+        assert any(layer.startswith(names) for layer in warnings[0]), warnings
