@@ -48,6 +48,7 @@ class _Families(NamedTuple):
     exhausted: Counter
     errors: Counter
     overhead: Histogram
+    layers_in_front: Gauge
 
 
 _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, _Families] = weakref.WeakKeyDictionary()
@@ -108,6 +109,13 @@ def _families(registry: CollectorRegistry) -> _Families:
                     buckets=_OVERHEAD_BUCKETS,
                     registry=registry,
                 ),
+                Gauge(
+                    "privacy_guard_layers_in_front",
+                    "ASGI layers found running before the guard at start-up (0: it is outermost);"
+                    " its log event privacy_guard.not_outermost names them.",
+                    registry=registry,
+                    multiprocess_mode="max",
+                ),
             )
     return found
 
@@ -127,6 +135,7 @@ class GuardMetrics:
     ) -> None:
         fam = self._families = _families(registry)
         fam.info.labels(version, mode, catalog_version).set(1)
+        self.layers_in_front = fam.layers_in_front  # set at start-up; reads 0 until then
         self.requests = {
             (t, r): fam.requests.labels(t, r) for t in TYPES for r in ("clean", "flagged")
         }

@@ -566,6 +566,11 @@ class PrivacyGuard:
                 note="PRIVACY_GUARD_ALLOW_HEADERS lets these identifying catalog headers through",
             )
         outside = placement.outer_layers(sys._getframe(1), _GUARD_CALL, self)
+        if self._metrics is not None:
+            try:
+                self._metrics.layers_in_front.set(len(outside))
+            except Exception:
+                self._fault("metrics")
         if outside:
             logger.warning(
                 EVENT_NOT_OUTERMOST,

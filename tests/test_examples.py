@@ -218,6 +218,8 @@ def scrape(http: httpx.Client) -> dict[tuple[str, ...], float]:
                 values[key] = sample.value
             elif sample.name == "privacy_guard_requests_total":
                 values[("requests", labels["type"], labels["result"])] = sample.value
+            elif sample.name == "privacy_guard_layers_in_front":
+                values[("layers in front",)] = sample.value
     return values
 
 
@@ -260,6 +262,7 @@ def check_quiet(server: Server, *, outermost: bool = True) -> None:
 def exchange(row: Row, server: Server, cert: Path | None = None) -> None:
     with client(row, server, cert) as http:
         before = scrape(http)
+        assert before[("layers in front",)] == 0  # started, and outermost
         flagged = http.get("/", headers={**CARRIER, **ORDINARY})
         assert flagged.status_code == 200, flagged.text
         assert flagged.http_version == row.http_version
@@ -326,6 +329,7 @@ def test_litestar_route_level_guard_misses_what_routing_rejects() -> None:
         with httpx.Client(base_url=f"http://127.0.0.1:{listener}", timeout=20) as metrics:
             before = scrape(metrics)
             assert before[("requests", "http", "flagged")] == 1
+            assert before[("layers in front",)] == 3  # Litestar's router, exceptions, app
             assert http.get("/metrics").status_code == 404  # the guard never sees this path
             assert http.get("/nowhere", headers={**CARRIER, **ORDINARY}).status_code == 404
             assert moved(before, scrape(metrics)) == {}  # nor this request

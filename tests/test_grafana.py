@@ -48,6 +48,7 @@ GUARD_METRICS = frozenset(
         "privacy_guard_overhead_seconds_bucket",
         "privacy_guard_overhead_seconds_sum",
         "privacy_guard_overhead_seconds_count",
+        "privacy_guard_layers_in_front",
     }
 )
 ALLOWED_METRICS = GUARD_METRICS | {"up"}
@@ -57,6 +58,7 @@ ALERT_NAMES = {
     "PrivacyGuardScanBudgetExhausted",
     "PrivacyGuardErrors",
     "PrivacyGuardMetricsAbsent",
+    "PrivacyGuardNotOutermost",
 }
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

@@ -66,9 +66,14 @@ ORDINARY = {"x-request-id": "req-7f3a", "origin": "https://shop.example"}
 DIGITS = ("447700900123", "447700900456")
 
 
+REGISTRIES: list[CollectorRegistry] = []  # every guard's, in the order they were built
+
+
 def guard_options() -> dict[str, Any]:
     # Defaults (strip mode) regardless of the environment, counted in a registry of the test's own.
-    return {"config": GuardConfig(), "registry": CollectorRegistry()}
+    registry = CollectorRegistry()
+    REGISTRIES.append(registry)
+    return {"config": GuardConfig(), "registry": registry}
 
 
 def request(app: ASGIApp, path: str = "/", method: str = "GET") -> httpx.Response:
@@ -610,6 +615,13 @@ def test_quart_hooks_and_error_handlers_never_see_carrier_headers(
 # (`module:function`). Checked the way a server runs an app: lifespan start-up, then a request.
 
 
+def layers_gauges() -> list[float]:
+    """`privacy_guard_layers_in_front` of every guard built since REGISTRIES was cleared (a
+    registry made for a guard that was never built has no such series)."""
+    values = [r.get_sample_value("privacy_guard_layers_in_front") for r in REGISTRIES]
+    return [value for value in values if value is not None]
+
+
 def served_warnings(app: ASGIApp, path: str = "/") -> list[list[str]]:
     """Run the lifespan start-up (when the app has one) and one request; the warnings' layers."""
 
@@ -643,8 +655,13 @@ def served_warnings(app: ASGIApp, path: str = "/") -> list[list[str]]:
 def test_guard_warns_exactly_when_a_middleware_runs_before_it(
     build: Callable[[Seen], ASGIApp], middleware_sees_carrier: bool
 ) -> None:
+    REGISTRIES.clear()
     warnings = served_warnings(build(Seen()))
     assert bool(warnings) is middleware_sees_carrier
+    # The gauge says the same, per guard: how many layers that guard found in front of it.
+    in_front = layers_gauges()
+    assert in_front, "no guard was built"
+    assert max(in_front) == sum(len(layers) for layers in warnings), in_front
     for layers in warnings:
         assert any(
             name
@@ -684,9 +701,13 @@ WARNS = [
 def test_guard_warns_about_layers_in_front_of_it(
     build: Callable[[], ASGIApp], path: str, names: str | None
 ) -> None:
+    REGISTRIES.clear()
     warnings = served_warnings(build(), path)
+    in_front = layers_gauges()
     if names is None:
         assert warnings == []
+        assert in_front == [0.0]
     else:
         assert len(warnings) == 1
         assert any(layer.startswith(names) for layer in warnings[0]), warnings
+        assert in_front == [len(warnings[0])]
