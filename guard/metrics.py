@@ -34,7 +34,7 @@ from .catalog import KINDS
 
 __all__ = ["STAGES", "GuardMetrics", "exposition", "start_listener"]
 
-STAGES = ("names", "values", "metrics", "logging", "exposition")
+STAGES = ("names", "values", "metrics", "logging", "exposition", "placement")
 TYPES = ("http", "websocket")
 OVERHEAD_SAMPLE = 64  # time one request in this many
 _OVERHEAD_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.025)

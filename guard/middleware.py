@@ -565,7 +565,11 @@ class PrivacyGuard:
                 headers=self._names.allowed_identifying,
                 note="PRIVACY_GUARD_ALLOW_HEADERS lets these identifying catalog headers through",
             )
-        outside = placement.outer_layers(sys._getframe(1), _GUARD_CALL, self)
+        try:
+            outside = placement.outer_layers(sys._getframe(1), _GUARD_CALL, self)
+        except Exception:  # a check of our own must not stop the application starting
+            self._fault("placement")
+            return
         if self._metrics is not None:
             try:
                 self._metrics.layers_in_front.set(len(outside))

@@ -71,6 +71,22 @@ def test_a_raising_value_check_keeps_the_request_and_the_name_rules(monkeypatch)
     assert "447700900123" not in repr(outcome.events)
 
 
+def test_a_raising_placement_check_is_counted_and_the_guard_starts(monkeypatch):
+    registry = CollectorRegistry()
+    guard = guard_for(registry=registry)
+    monkeypatch.setattr("guard.middleware.placement.outer_layers", _raise)
+
+    outcome = call(guard, list(REQUEST))
+
+    assert outcome.scope is not None  # started, and the request went on, filtered
+    assert outcome.scope["headers"] == [REQUEST[0], REQUEST[4], REQUEST[5]]
+    assert errors(registry, "placement") == 1
+    assert [e["stage"] for e in error_events(outcome.events)] == ["placement"]
+    assert SECRET not in repr(outcome.events)
+    # Not measured, so not reported as 0: the gauge keeps its start-up value.
+    assert registry.get_sample_value("privacy_guard_layers_in_front") == 0
+
+
 @pytest.mark.parametrize("scope_type", ["http", "websocket"])
 def test_a_raising_name_pass_refuses_the_request(monkeypatch, scope_type):
     registry = CollectorRegistry()
