@@ -22,7 +22,7 @@ its own: a server that runs the lifespan (uvicorn, hypercorn, granian by default
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import FrameType
+from types import CodeType, FrameType
 
 __all__ = ["outer_layers"]
 
@@ -61,13 +61,13 @@ _GUARD = "guard.middleware"
 _SCOPE_TYPES = frozenset({"http", "websocket", "lifespan"})
 
 
-def outer_layers(frame: FrameType | None, guard_call: object, guard: object) -> list[str]:
+def outer_layers(frame: FrameType | None, guard_call: CodeType, guard: object) -> list[str]:
     """The ASGI layers that called `guard`, innermost first, as `module:function`.
 
     `frame` is where the walk starts (the caller's frame); `guard_call` is the code object of the
     guard's own `__call__`, found on the stack by identity with `self` bound to `guard`.
     """
-    # The guard's outermost frame of its own: a nested guard of another instance is a layer.
+    # The guard's own outermost `__call__` frame: on its first request it calls itself again.
     start = None
     walk = frame
     while walk is not None:
