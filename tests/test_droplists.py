@@ -107,6 +107,7 @@ class Proxy(NamedTuple):
     check: tuple[str, ...]  # argv after the tool; {conf}, {dir}
     run: tuple[str, ...]
     passes_underscores: bool  # X_MSISDN and x.msisdn reach the backend
+    pasted: bool = False  # the snippet goes into the config's text, not a file it includes
 
 
 NGINX = Proxy(
@@ -156,6 +157,7 @@ backend app
     ("-c", "-f", "{conf}"),
     ("-db", "-f", "{conf}"),
     passes_underscores=True,
+    pasted=True,
 )
 CADDY = Proxy(
     "caddy",
@@ -211,9 +213,8 @@ SPELLINGS = {"X_MSISDN": "447700900125", "x.msisdn": "447700900127"}
 KEPT = {"X-Request-Id": "kept", "Accept-Language": "en-GB"}
 
 
-def configure(proxy: Proxy, fmt: str, directory: Path, port: int, backend: int) -> Path:
-    snippet = SNIPPETS[fmt]()
-    if proxy is HAPROXY:  # pasted into the section, as the snippet says
+def configure(proxy: Proxy, snippet: str, directory: Path, port: int, backend: int) -> Path:
+    if proxy.pasted:  # into the section, as the snippet says
         snippet = "".join(f"    {line}\n" for line in snippet.splitlines())
     (directory / "snippet").write_text(snippet)
     conf = directory / "proxy.conf"
@@ -223,6 +224,14 @@ def configure(proxy: Proxy, fmt: str, directory: Path, port: int, backend: int) 
 
 def argv(tool: str, args: tuple[str, ...], directory: Path, conf: Path) -> list[str]:
     return [tool, *(arg.format(dir=directory, conf=conf) for arg in args)]
+
+
+def names_through(url: str, headers: dict[str, str]) -> set[str]:
+    """The header names the backend received for one request sent to the proxy at `url`."""
+    request = urllib.request.Request(f"{url}/", headers=headers)
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with direct.open(request, timeout=20) as response:
+        return set(json.loads(response.read()))
 
 
 def proxy_env(directory: Path) -> dict[str, str]:
@@ -239,7 +248,7 @@ def proxy_env(directory: Path) -> dict[str, str]:
 def test_proxy_accepts_the_snippet(tmp_path: Path, fmt: str) -> None:
     proxy = PROXIES[fmt]
     tool = require_tool(proxy.tool)
-    conf = configure(proxy, fmt, tmp_path, free_port(), free_port())
+    conf = configure(proxy, SNIPPETS[fmt](), tmp_path, free_port(), free_port())
     result = subprocess.run(
         argv(tool, proxy.check, tmp_path, conf),
         capture_output=True,
@@ -256,15 +265,10 @@ def test_proxy_deletes_the_catalog_headers(tmp_path: Path, backend: int, fmt: st
     proxy = PROXIES[fmt]
     tool = require_tool(proxy.tool)
     port = free_port()
-    conf = configure(proxy, fmt, tmp_path, port, backend)
+    conf = configure(proxy, SNIPPETS[fmt](), tmp_path, port, backend)
     command = argv(tool, proxy.run, tmp_path, conf)
     with serve(command, port=port, env=proxy_env(tmp_path), timeout=60) as server:
-        request = urllib.request.Request(
-            f"{server.url}/", headers={**CATALOG_HEADERS, **SPELLINGS, **KEPT}
-        )
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with direct.open(request, timeout=20) as response:
-            seen = set(json.loads(response.read()))
+        seen = names_through(server.url, {**CATALOG_HEADERS, **SPELLINGS, **KEPT})
     assert {name.lower() for name in KEPT} <= seen
     assert not seen & {name.lower() for name in CATALOG_HEADERS}
     spellings = {name.lower() for name in SPELLINGS}
@@ -281,13 +285,8 @@ def test_haproxy_optional_rule_deletes_underscore_and_dot_names(
     tool = require_tool("haproxy")
     port = free_port()
     snippet = SNIPPETS["haproxy"]().replace("# http-request del-header", "http-request del-header")
-    lines = "".join(f"    {line}\n" for line in snippet.splitlines())
-    conf = tmp_path / "proxy.conf"
-    conf.write_text(HAPROXY.config.format(port=port, backend=backend, snippet=lines, dir=tmp_path))
-    with serve([tool, "-db", "-f", str(conf)], port=port, timeout=60) as server:
-        request = urllib.request.Request(f"{server.url}/", headers={**SPELLINGS, **KEPT})
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with direct.open(request, timeout=20) as response:
-            seen = set(json.loads(response.read()))
+    conf = configure(HAPROXY, snippet, tmp_path, port, backend)
+    with serve(argv(tool, HAPROXY.run, tmp_path, conf), port=port, timeout=60) as server:
+        seen = names_through(server.url, {**SPELLINGS, **KEPT})
     assert {name.lower() for name in KEPT} <= seen
     assert not seen & {name.lower() for name in SPELLINGS}
