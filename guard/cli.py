@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import dataclasses
 import importlib
+import ipaddress
 import json
 import os
 import sys
@@ -26,6 +27,7 @@ from .captures import CheckFinding, InputError, Request, check_all, parse_reques
 from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK
 from .config import ConfigError, GuardConfig
 from .droplists import SNIPPETS
+from .events import safe_path
 from .logs import Redactor, configure_logging, redact_text
 from .logscan import FileScan, scan_file
 from .middleware import PrivacyGuard, __version__
@@ -190,6 +192,17 @@ def _demo(args: argparse.Namespace) -> int:
 # --- check -------------------------------------------------------------------------------------
 
 
+def _address(text: str) -> str:
+    """`--client`: an IP address, as a server reports a peer; a typo would silently test an
+    untrusted client instead of the gateway the operator meant."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IP address (e.g. 192.0.2.1 or 2001:db8::1)"
+        ) from None
+
+
 def _check(args: argparse.Namespace) -> int:
     config = GuardConfig.from_env()
     # In-process and quiet: no metrics registered or served, only the guard's errors logged.
@@ -204,6 +217,30 @@ def _check(args: argparse.Namespace) -> int:
     else:
         _check_table(config, kind_of_input, requests, results)
     return EXIT_FOUND if total else EXIT_CLEAN
+
+
+_TARGET_NAMES_MAX = 20
+
+
+def shown_target(target: str) -> str:
+    """A request target fit to print: the path as the guard's own events show paths (long digit
+    runs masked) and the query's parameter names without their values.
+
+    The findings already say which parameters hold an identifier; a value is never printed,
+    whatever its encoding (`ms%69sdn=…`, `61%20491…`, `next=%2Fpay%3Fmsisdn%3D…`), so no value
+    rule has to recognise every form first.
+    """
+    path, question, query = target.partition("?")
+    if not question:
+        return safe_path(path)
+    parts = [part for part in query.split("&") if part]
+    names = [
+        safe_path(part.partition("=")[0]) + ("=…" if "=" in part else "")
+        for part in parts[:_TARGET_NAMES_MAX]
+    ]
+    if len(parts) > _TARGET_NAMES_MAX:
+        names.append("…")
+    return f"{safe_path(path)}?{'&'.join(names)}"
 
 
 def _check_json(
@@ -223,7 +260,7 @@ def _check_json(
             {
                 "source": request.source,
                 "method": request.method,
-                "target": None if request.target is None else redact_text(request.target),
+                "target": None if request.target is None else shown_target(request.target),
                 "header_lines": len(request.lines),
                 "findings": [
                     {
@@ -267,7 +304,7 @@ def _check_table(
     for request, found in zip(requests, results, strict=True):
         title = request.source
         if request.target is not None:
-            title += f": {request.method or ''} {redact_text(request.target)}".rstrip()
+            title += f": {request.method or ''} {shown_target(request.target)}".rstrip()
         print(f"\n{title}")
         if not found:
             print(f"  clean: nothing in its {len(request.lines)} header line(s) would be removed")
@@ -567,6 +604,7 @@ exit status:
     check.add_argument(
         "--client",
         default="192.0.2.1",
+        type=_address,
         metavar="ADDRESS",
         help="the client address the requests come from (default: 192.0.2.1, an untrusted "
         "documentation address); matters only with PRIVACY_GUARD_TRUSTED_SOURCES",

@@ -31,6 +31,7 @@ from guard.cli import (
     LOG_LEVEL_ENV,
     TARGET_ENV,
     main,
+    shown_target,
 )
 from guard.logs import SERVER_LOGGERS
 
@@ -165,10 +166,52 @@ def test_check_never_prints_a_value(capsys: pytest.CaptureFixture[str], name: st
 def test_check_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "check", str(DATA / "request.http"))
     assert code == 1
-    assert "request at line 1: POST /api/subscribe?plan=basic" in out
+    assert "request at line 1: POST /api/subscribe?plan=…" in out
     assert re.search(r"line 4 +x-nokia-msisdn +msisdn +12 chars +removed +catalog", out)
     assert re.search(r"line 7 +x-handset +imei +15 chars +removed +value", out)
     assert "3 identifier(s) found, 3 would be removed" in out
+
+
+# Targets whose values hide numbers in forms no value rule has to know: `check` prints the path and
+# the parameter names only.
+SHOWN_TARGETS = [
+    ("/pay?ms%69sdn=447700900123&im%65isv=4901542032375101", "/pay?ms%69sdn=…&im%65isv=…"),
+    ("/pay?to=61%20491%20570%20006&x=1", "/pay?to=…&x=…"),
+    ("/go?next=%2Fpay%3Fmsisdn%3D447700900123", "/go?next=…"),
+    ("/a?ids=61491570006%2C61491570007&flag", "/a?ids=…&flag"),
+    ("/u/61491570006/profile", "/u/#/profile"),
+    ("/u/614915700%2006?q", "/u/#?q"),
+    ("/plain", "/plain"),
+    ("/many?" + "&".join(f"p{i}=1" for i in range(25)), None),
+]
+
+
+@pytest.mark.parametrize(("target", "shown"), SHOWN_TARGETS)
+def test_check_prints_no_value_of_a_target(target: str, shown: str | None) -> None:
+    printed = shown_target(target)
+    if shown is not None:
+        assert printed == shown
+    else:
+        assert printed.endswith("&…")
+        assert printed.count("=…") == 20
+    assert not re.search(r"[0-9]{3}", printed.replace("p1", "").replace("%20", ""))
+
+
+def test_check_raw_request_target_keeps_no_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "req.http"
+    raw.write_bytes(
+        b"GET /pay?ms%69sdn=447700900123&x%2Dmsisdn=61%20491%20570%20006 HTTP/1.1\r\n"
+        b"Host: shop.example\r\n\r\n"
+    )
+    for flags in ([], ["--json"]):
+        assert main(["check", *flags, str(raw)]) == 1
+        out = capsys.readouterr().out
+        assert "447700900123" not in out
+        assert "491" not in out
+        shown = json.loads(out)["requests"][0]["target"] if flags else out
+        assert "/pay?ms%69sdn=…&x%2Dmsisdn=…" in shown
 
 
 def test_check_har_detects_the_format_and_redacts_the_url(
@@ -178,7 +221,7 @@ def test_check_har_detects_the_format_and_redacts_the_url(
     assert code == 1
     assert report["input"] == "har"
     first = report["requests"][0]
-    assert first["target"] == "/pay?msisdn=[msisdn]&amount=4.99"
+    assert first["target"] == "/pay?msisdn=…&amount=…"
     assert first["method"] == "GET"
     # HTTP/2 pseudo-headers (:authority, :path, …) are not header lines an app receives
     assert first["header_lines"] == 13
@@ -286,6 +329,16 @@ def test_check_trusted_client(
         _, report = check_json(capsys, "--client", client, str(path))
         actions[client] = report["requests"][0]["findings"][0]["action"]
     assert actions == {"192.0.2.1": "removed", "10.20.1.2": "reported"}
+
+
+@pytest.mark.parametrize("client", ["notanip", "10.20.1", "10.20.1.2:5000", ""])
+def test_check_refuses_a_client_that_is_not_an_address(
+    capsys: pytest.CaptureFixture[str], client: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main(["check", "--client", client, str(DATA / "headers.txt")])
+    assert exited.value.code == 2
+    assert "is not an IP address" in capsys.readouterr().err
 
 
 # --- scan-logs ------------------------------------------------------------------------------------
