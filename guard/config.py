@@ -13,6 +13,7 @@ import difflib
 import ipaddress
 import os
 import re
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -134,7 +135,8 @@ def _choice(name: str, value: object, choices: Iterable[str]) -> str:
 
 
 def _header_names(name: str, value: object) -> tuple[str, ...]:
-    items = (value,) if isinstance(value, str) else value
+    # A string is comma-separated names, as in the environment: GuardConfig(extra_headers="a,b").
+    items = _items(value) if isinstance(value, str) else value
     if not isinstance(items, Iterable):
         raise ConfigError(_variable(name), "not a list of names", "comma-separated header names")
     names: list[str] = []
@@ -268,6 +270,7 @@ def _key(name: str, value: object) -> bytes | None:
         key = value
     elif isinstance(value, str):
         text = value.strip()
+        _hex_typo(name, text)
         try:
             if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
                 key = bytes.fromhex(text)
@@ -284,10 +287,32 @@ def _key(name: str, value: object) -> bytes | None:
         raise ConfigError(
             _variable(name),
             "decodes to fewer than 32 bytes",
-            "a secret of at least 32 bytes, hex (64+ characters) or base64 (44+ characters); "
+            "a secret of at least 32 bytes, hex (64+ characters) or base64 (43+ characters); "
             "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'",
         )
     return key
+
+
+def _hex_typo(name: str, text: str) -> None:
+    """Refuse a hex key with a typo: read as base64 it would decode to a different key, and one
+    host with a mistyped key would silently compute tokens that match no other host's.
+
+    A random base64 key of 43+ characters has at most two characters outside 0-9a-f with
+    probability below 1e-16, so such a text is a hex key.
+    """
+    not_hex = sum(1 for c in text if c not in string.hexdigits)
+    if not_hex == 0 and len(text) % 2:
+        raise ConfigError(
+            _variable(name),
+            "looks like hex but has an odd number of digits",
+            "a secret of at least 32 bytes, hex (64+ characters) or base64 (43+ characters)",
+        )
+    if 0 < not_hex <= 2 and len(text) >= 40:
+        raise ConfigError(
+            _variable(name),
+            f"looks like hex but holds {not_hex} character(s) that are not hex digits",
+            "a secret of at least 32 bytes, hex (64+ characters) or base64 (43+ characters)",
+        )
 
 
 def _networks(value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

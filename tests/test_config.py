@@ -303,6 +303,25 @@ def test_a_name_in_both_extra_and_allow_is_an_error(extra: str, allow: str) -> N
         GuardConfig(extra_headers=tuple(extra.split(",")), allow_headers=tuple(allow.split(",")))
 
 
+@pytest.mark.parametrize("field", ["extra_headers", "allow_headers", "trusted_headers"])
+@pytest.mark.parametrize(
+    ("value", "names"),
+    [
+        ("x-acme-contact", ("x-acme-contact",)),
+        ("x-acme-contact, X_Acme_Line", ("x-acme-contact", "x-acme-line")),
+        ("x-a,,x-b,", ("x-a", "x-b")),
+        ("", ()),
+    ],
+)
+def test_a_header_list_argument_may_be_text_as_in_the_environment(
+    field: str, value: str, names: tuple[str, ...]
+) -> None:
+    extra: dict[str, object] = {}
+    if field == "trusted_headers" and names:
+        extra = {"trusted_sources": ("192.0.2.0/24",), "trusted_paths": ("/partner",)}
+    assert getattr(GuardConfig(**{field: value}, **extra), field) == names
+
+
 def test_other_variables_are_ignored() -> None:
     environ = {
         "PATH": "/usr/bin",

@@ -8,6 +8,7 @@ fictional (+61 491 570 0xx, +1 201 555 01xx, UK 447700900xxx where the header na
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -465,6 +466,29 @@ def test_bad_keys_as_arguments(field: str, value: object) -> None:
 
     assert caught.value.variable == "PRIVACY_GUARD_PSEUDONYM_KEY"
     assert str(value) not in str(caught.value)
+
+
+HEX_KEY = bytes(range(100, 132)).hex()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (HEX_KEY[:10] + "o" + HEX_KEY[11:], "1 character(s) that are not hex digits"),
+        (HEX_KEY[:-1], "an odd number of digits"),
+        (HEX_KEY + "0", "an odd number of digits"),
+        (HEX_KEY[:20] + "g" + HEX_KEY[21:40] + "x" + HEX_KEY[41:], "2 character(s)"),
+    ],
+)
+def test_a_mistyped_hex_key_is_refused_not_read_as_base64(text: str, problem: str) -> None:
+    # Read as base64, each of these decodes to 32+ bytes: a different key, silently.
+    padded = text + "=" * (-len(text) % 4)
+    with contextlib.suppress(ValueError):
+        assert len(base64.b64decode(padded)) >= 32
+    with pytest.raises(ConfigError) as caught:
+        GuardConfig.from_env({"PRIVACY_GUARD_PSEUDONYM_KEY": text})
+    assert problem in str(caught.value)
+    assert text not in str(caught.value)
 
 
 def test_previous_key_alone_as_argument_is_an_error() -> None:
