@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import textwrap
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp
 
 from .captures import CheckFinding, InputError, Request, check_all, parse_requests, read_input
 from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK
-from .config import ConfigError, GuardConfig
+from .config import ENV_PREFIX, ConfigError, GuardConfig
 from .droplists import SNIPPETS
 from .events import safe_path
 from .logs import Redactor, configure_logging, redact_text
@@ -45,11 +46,27 @@ APP_DIR_ENV = "GUARD_RUN_APP_DIR"
 FACTORY_ENV = "GUARD_RUN_FACTORY"
 LOG_LEVEL_ENV = "GUARD_RUN_LOG_LEVEL"
 
-_ENVIRONMENT = """\
-environment:
-  PRIVACY_GUARD_MODE, _EXTRA_HEADERS, _ALLOW_HEADERS, _SCAN_VALUES, _DEFAULT_REGION, _METRICS,
-  _METRICS_PATH, _METRICS_PORT, _METRICS_HOST, _LOG_LEVEL, _LOG_FORMAT configure the guard (see
-  the README); an unknown PRIVACY_GUARD_* variable or a bad value is an error (exit status 2)."""
+
+def _environment_help() -> str:
+    """Every variable GuardConfig reads, so the help cannot fall behind the configuration."""
+    names = [
+        ENV_PREFIX + f.name.upper()
+        for f in dataclasses.fields(GuardConfig)
+        if f.metadata.get("env", True)
+    ]
+    listed = textwrap.fill(
+        ", ".join([names[0], *(name.removeprefix("PRIVACY_GUARD") for name in names[1:])]),
+        width=96,
+        initial_indent="  ",
+        subsequent_indent="  ",
+    )
+    return (
+        f"environment:\n{listed}\n  configure the guard (see the README); an unknown "
+        "PRIVACY_GUARD_* variable or a bad\n  value is an error (exit status 2)."
+    )
+
+
+_ENVIRONMENT = _environment_help()
 
 
 class UsageError(Exception):
@@ -547,7 +564,8 @@ examples:
 {_ENVIRONMENT}
 
 exit status:
-  2  bad configuration, module not found, missing attribute, import error; otherwise uvicorn's""",
+  2  bad configuration, module not found, missing attribute, import error; otherwise uvicorn's
+""",
     )
     run.add_argument("app", metavar="MODULE:APP", help="the application, as uvicorn names it")
     run.add_argument(

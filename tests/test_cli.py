@@ -4,6 +4,7 @@ test_run_server.py). Sample inputs are in tests/data; every number in them is fi
 from __future__ import annotations
 
 import bz2
+import dataclasses
 import gzip
 import io
 import json
@@ -572,6 +573,19 @@ def test_help_reads_like_a_manual(capsys: pytest.CaptureFixture[str], command: s
     assert len(out.splitlines()) > 12
     if command != "catalog":
         assert "exit status" in out or "environment" in out
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_help_names_every_variable(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    variables = [
+        f.name.upper() for f in dataclasses.fields(GuardConfig) if f.metadata.get("env", True)
+    ]
+    assert len(variables) == 17
+    for variable in variables:
+        assert f"_{variable}," in out or f"_{variable} configure" in out, variable
 
 
 def test_console_script_is_installed() -> None:
