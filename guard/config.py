@@ -89,8 +89,33 @@ class GuardConfig:
                 close = difflib.get_close_matches(variable, known, n=1, cutoff=0.6)
                 hint = f"did you mean {close[0]}?" if close else "no such setting"
                 raise ConfigError(variable, f"unknown variable ({hint})", ", ".join(sorted(known)))
-            values[known[variable]] = _parse(known[variable], raw)
-        return cls(**values)
+            try:
+                values[known[variable]] = _parse(known[variable], raw)
+            except ConfigError as exc:
+                raise _empty(exc, raw) from None
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise _empty(exc, environ.get(exc.variable)) from None
+
+
+# Settings with a default and no meaning for empty (an empty path, port or list means "none").
+_NOT_EMPTY = frozenset(
+    {"mode", "scan_values", "metrics", "metrics_host", "log_level", "log_format"}
+)
+
+
+def _empty(exc: ConfigError, raw: str | None) -> ConfigError:
+    """Say so when the refused value is empty — often a template variable that expanded to
+    nothing — and what unsetting it would give. Empty is not taken as the default: the operator
+    meant something, and a guard must not guess what."""
+    name = exc.variable.removeprefix(ENV_PREFIX).lower()
+    if raw is None or raw.strip() or name not in _NOT_EMPTY:
+        return exc
+    default = next((f.default for f in fields(GuardConfig) if f.name == name), None)
+    if isinstance(default, bool):
+        default = str(default).lower()
+    return ConfigError(exc.variable, f"empty (unset it for the default, {default})", exc.accepted)
 
 
 def _variable(field_name: str) -> str:

@@ -322,6 +322,35 @@ def test_a_header_list_argument_may_be_text_as_in_the_environment(
     assert getattr(GuardConfig(**{field: value}, **extra), field) == names
 
 
+@pytest.mark.parametrize(
+    ("variable", "default"),
+    [
+        ("MODE", "strip"),
+        ("SCAN_VALUES", "strip"),
+        ("METRICS", "true"),
+        ("METRICS_HOST", "127.0.0.1"),
+        ("LOG_LEVEL", "info"),
+        ("LOG_FORMAT", "json"),
+    ],
+)
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_setting_is_an_error_that_says_how_to_get_the_default(
+    variable: str, default: str, empty: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        GuardConfig.from_env({P + variable: empty})
+    assert caught.value.variable == P + variable
+    assert caught.value.problem == f"empty (unset it for the default, {default})"
+    assert GuardConfig.from_env({}).__dict__[variable.lower()] in (default, True)
+
+
+@pytest.mark.parametrize(
+    "variable", ["METRICS_PATH", "METRICS_PORT", "EXTRA_HEADERS", "PSEUDONYM_KEY", "CHECK_PATH"]
+)
+def test_an_empty_optional_setting_means_none(variable: str) -> None:
+    assert GuardConfig.from_env({P + variable: ""}) == GuardConfig()
+
+
 def test_other_variables_are_ignored() -> None:
     environ = {
         "PATH": "/usr/bin",
