@@ -42,6 +42,7 @@ _FOLD = str.maketrans({"_": "-", ".": "-"})
 _DIGITS = re.compile(r"[0-9]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 SHOWN_MAX = 64
+_SHOWN_READ = 2 * SHOWN_MAX  # how much of a name `shown` reads first
 
 
 def fold(name: str) -> str:
@@ -53,8 +54,23 @@ def shown(name: str) -> str:
     """A client-sent name made safe to show: folded, control bytes dropped, digits masked, capped.
 
     A client can put a phone number, a CR/LF or a whole page of HTML into a header name.
+
+    Only as much of the name is read as the capped result needs: folding, dropping and masking
+    a prefix of the name gives a prefix of what the whole name gives (a digit run cut short is
+    still one `#`, trailing whitespace the cut exposes only shortens it), so once a prefix alone
+    yields more than SHOWN_MAX characters the result is decided. The one exception is `Σ`,
+    which `str.lower` turns into `ς` or `σ` by what follows it: a prefix holding one is not used.
+    A name of digit runs or control bytes may need more of itself: the prefix grows fourfold.
     """
-    safe = _DIGITS.sub("#", _CONTROL.sub("", fold(name)))
+    size = _SHOWN_READ
+    while True:
+        part = name[:size]
+        safe = _DIGITS.sub("#", _CONTROL.sub("", fold(part)))
+        if len(part) == len(name):
+            break
+        if len(safe) > SHOWN_MAX and "\u03a3" not in part:
+            break
+        size *= 4
     return safe if len(safe) <= SHOWN_MAX else safe[: SHOWN_MAX - 1] + "…"
 
 

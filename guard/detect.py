@@ -20,6 +20,7 @@ __all__ = [
     "COOKIE",
     "GUARD_HEADERS",
     "KEEP",
+    "NAME_MAX",
     "NEVER_SCAN",
     "SCAN",
     "Budget",
@@ -107,18 +108,31 @@ _NAME_RULE = re.compile(
 
 
 # Every name `_NAME_RULE` matches has one of these whole tokens, or `msisdn` or `calling-line`
-# inside it: a set test that rules out most names for a third of the regex's cost.
+# inside it: set tests that rule out most names, and decide most others, for a fraction of the
+# regex's cost (which grows with every `-` of the name: 4.6 µs for 128 characters).
 _STEM_TOKENS = frozenset(stem for stem in _STEM_KIND if "-" not in stem)
 
 
 def name_rule(folded: str) -> str | None:
-    """The kind an identifier-shaped name carries, or None."""
-    if (
-        _STEM_TOKENS.isdisjoint(folded.split("-"))
-        and "msisdn" not in folded
-        and "calling-line" not in folded
-    ):
-        return None
+    """The kind an identifier-shaped name carries, or None.
+
+    A whole-token stem, or `msisdn` anywhere, is a match of `_NAME_RULE`; when every match the
+    name holds is of one kind, so is the leftmost one, and the regex need not run. It runs to
+    choose between kinds, and for a `calling-line` alone (inside a token, it is no match).
+    """
+    tokens = folded.split("-")
+    msisdn = "msisdn" in folded
+    if _STEM_TOKENS.isdisjoint(tokens):
+        if msisdn:
+            return "msisdn"  # and a `calling-line` would be one too
+        if "calling-line" not in folded:
+            return None
+    else:
+        kinds = {_STEM_KIND[stem] for stem in _STEM_TOKENS.intersection(tokens)}
+        if msisdn or "calling-line" in folded:
+            kinds.add("msisdn")
+        if len(kinds) == 1:
+            return kinds.pop()
     match = _NAME_RULE.search(folded)
     if match is None:
         return None
@@ -201,14 +215,25 @@ def _never_scanned(folded: str) -> bool:
     return folded in NEVER_SCAN or folded.startswith(_NEVER_SCAN_PREFIXES)
 
 
+# The longest name classified as usual and cached: the limit config.py puts on the names an
+# operator may configure (PRIVACY_GUARD_EXTRA/ALLOW/TRUSTED_HEADERS), so no configured name is
+# ever longer. A longer name is flagged without being read past this (see `Names.classify`).
+NAME_MAX = 128
+
+
 class Names:
     """Classifies header names for one configuration; one dict lookup per line once warmed.
 
-    The cache is keyed by the raw name bytes and bounded: a client sending thousands of distinct
-    names gets them classified (folded, one regex) without growing memory.
+    The cache (`table`, and `harmless`, its KEEP names) is keyed by the raw name bytes and bounded
+    in entries and bytes: names up to NAME_MAX bytes are cached, at most CACHE_MAX of them besides
+    the preset ones; when that part is full it is forgotten at once and learned again. So a client
+    sending thousands of distinct names costs only while it sends them: it cannot fill the cache
+    for good and leave every later browser name to be classified again on every request. The two
+    are emptied and refilled in place — the middleware holds references to both objects.
     """
 
-    CACHE_MAX = 4096
+    CACHE_MAX = 4096  # learned names, besides the preset ones
+    LONG_MAX = 256  # verdicts for over-long names, by how they are shown
 
     def __init__(
         self,
@@ -233,6 +258,9 @@ class Names:
         for folded in known:
             self._remember(folded.encode("latin-1"), self.classify_folded(folded))
         self._preset = len(self.table)
+        self._preset_table = dict(self.table)
+        self._preset_harmless = frozenset(self.harmless)
+        self._long: dict[str, Flag] = {}
 
     @staticmethod
     def labels_for(extra: Iterable[str]) -> set[str]:
@@ -269,11 +297,43 @@ class Names:
         return SCAN
 
     def classify(self, raw: bytes) -> Verdict:
-        """The verdict for a name not yet in `table`; cached while the cache has room."""
+        """The verdict for a name not yet in `table`, which then caches it (see the class)."""
+        if len(raw) > NAME_MAX:
+            return self._overlong(raw)
         verdict = self.classify_folded(fold(raw.decode("latin-1")))
-        if len(self.table) < self._preset + self.CACHE_MAX:
-            self._remember(raw, verdict)
+        table = self.table
+        if len(table) >= self._preset + self.CACHE_MAX and raw not in table:
+            self._forget()
+        self._remember(raw, verdict)
         return verdict
+
+    def _overlong(self, raw: bytes) -> Flag:
+        """A name longer than NAME_MAX bytes: flagged (kind `other`, rule `name`, counted as
+        `other`), shown from its first NAME_MAX bytes, and never read further or cached by its
+        bytes. Fail closed: no header name a browser, a proxy or an app sends is that long, the
+        operator's lists cannot name one (config.py's limit is the same), and classifying only a
+        prefix or suffix would let `x-aaaa…-msisdn-…`, a stem past the cut, through unflagged;
+        reading all of it instead would cost time in proportion to its length on every request,
+        as a name that long is never cached. Verdicts are kept by shown name (LONG_MAX of them)
+        so that a client repeating one is bound and counted like any flagged name."""
+        text = shown(raw[:NAME_MAX].decode("latin-1"))
+        flag = self._long.get(text)
+        if flag is None:
+            if len(self._long) >= self.LONG_MAX:
+                self._long.clear()
+            flag = Flag(text, "other", "other", "name")
+            if self._bind is not None:
+                flag = flag._replace(bound=self._bind(flag))
+            self._long[text] = flag
+        return flag
+
+    def _forget(self) -> None:
+        """Back to the preset names, in place: the middleware holds `table` and `harmless`."""
+        self.table.clear()
+        self.table.update(self._preset_table)
+        self.harmless.clear()
+        self.harmless.update(self._preset_harmless)
+        self._long.clear()
 
     def _remember(self, raw: bytes, verdict: Verdict) -> None:
         self.table[raw] = verdict
@@ -291,13 +351,20 @@ class Hit(NamedTuple):
 
 class Budget:
     """What one request may still spend on value checks (each phonenumbers, MCC or Luhn check
-    costs one) and on value bytes looked at. Spent means stop scanning values."""
+    costs one), on value bytes looked at and on comma-separated items looked at. Spent means
+    stop scanning values."""
 
-    __slots__ = ("checks", "exhausted", "size")
+    __slots__ = ("checks", "exhausted", "items", "size")
 
-    def __init__(self, checks: int, size: int) -> None:
+    # Items per request: each costs a split, a strip and a length test (a regex only when it is
+    # short enough to hold a number) whether or not it spends a check, so `1,1,1,…` is bounded
+    # by this rather than by the value's size.
+    ITEMS = 256
+
+    def __init__(self, checks: int, size: int, items: int = ITEMS) -> None:
         self.checks = checks
         self.size = size
+        self.items = items
         self.exhausted = False
 
     def spend(self) -> bool:
@@ -312,6 +379,13 @@ class Budget:
 # one C-speed `translate` before any parsing.
 _SHAPE_BYTES = b"0123456789+- ,\ttelTEL:"
 _ITEM = re.compile(rb"(\+|[Tt][Ee][Ll]:\+?)?([0-9](?:[ -]?[0-9])*)")
+# The shortest and longest item `_item` can find anything in: 7 digits (fewer never reach it),
+# and `tel:+` with 15 digits (E.164's most; `_item` looks at no more) and a separator between
+# each two. Anything outside is passed over before the regex, which would otherwise allocate
+# ~190 bytes per character of a long digit run.
+_DIGITS_MAX = 15
+_ITEM_MIN = 7
+_ITEM_MAX = len("tel:+") + _DIGITS_MAX + (_DIGITS_MAX - 1)
 _SEPARATORS = b" -"
 
 
@@ -367,16 +441,30 @@ def scan_value(value: bytes, budget: Budget, region: str | None = None) -> Hit |
     if budget.size < 0:
         budget.exhausted = True
         return None
-    for raw in value.split(b","):
-        match = _ITEM.fullmatch(raw.strip())
-        if match is None:
+    allowed = budget.items
+    items = value.split(b",", allowed)  # at most `allowed` items split off, the rest left whole
+    unread = len(items) > allowed
+    if unread:
+        del items[allowed:]
+    budget.items -= len(items)
+    for raw in items:
+        item = raw.strip()
+        if not _ITEM_MIN <= len(item) <= _ITEM_MAX:
             continue
-        digits = match.group(2).translate(None, _SEPARATORS).decode("ascii")
-        if len(digits) < 7:
-            continue
-        hit = _item(match.group(1), digits, budget, region)
+        if item.isdigit():  # bare digits, as carriers send them: what `_ITEM` would give
+            hit = _item(None, item.decode("ascii"), budget, region)
+        else:
+            match = _ITEM.fullmatch(item)
+            if match is None:
+                continue
+            digits = match.group(2).translate(None, _SEPARATORS).decode("ascii")
+            if len(digits) < _ITEM_MIN:
+                continue
+            hit = _item(match.group(1), digits, budget, region)
         if hit is not None or budget.exhausted:
             return hit
+    if unread:
+        budget.exhausted = True
     return None
 
 
