@@ -31,6 +31,7 @@ from .detect import (
     Finding,
     Flag,
     Names,
+    Verdict,
     calling_region,
     scan_value,
 )
@@ -43,7 +44,7 @@ from .events import (
     Events,
 )
 from .metrics import OVERHEAD_SAMPLE, GuardMetrics, exposition, start_listener
-from .pairs import cookie_hits, query_hits, suspicious, suspicious_query
+from .pairs import Allowance, cookie_hits, query_hits, suspicious, suspicious_query
 from .pseudonym import PRIORITY
 
 __all__ = ["SCOPE_KEY", "PrivacyGuard"]
@@ -95,6 +96,10 @@ class _Plan:
 
 
 _INSPECTED = frozenset({"http", "websocket"})
+# The one finding for the Cookie lines of a request removed whole (reported, in report mode)
+# because its cookie allowance ran out (`guard.pairs.Allowance`): rule `name`, as their pair
+# names hold marker words; DESIGN's set of rules stays closed.
+_CUT = "cookie:*"
 # Shapes remembered (the table starts afresh when full), and the largest shape remembered: a
 # client sending ever-new shapes gets every request inspected line by line, in bounded memory.
 _PLANS_MAX = 256
@@ -144,6 +149,7 @@ class PrivacyGuard:
         self._key_previous = config.pseudonym_key_previous
         self._trusted_paths = config.trusted_paths
         self._trusted_names = frozenset(config.trusted_headers)
+        self._allowed = frozenset(config.allow_headers)
         self._check_path = config.check_path
         self._registry = REGISTRY if registry is None else registry
         self._metrics: GuardMetrics | None = None
@@ -203,8 +209,10 @@ class PrivacyGuard:
                 found = self._inspect(scope, len(headers) - length_hint(lines) - 1)
                 break
             else:
+                # Every line is harmless: only the query string is left, tested here once.
                 query = scope.get("query_string")
-                found = self._inspect(scope) if query and suspicious_query(query) else None
+                marked = query and suspicious_query(query)
+                found = self._inspect(scope, len(headers), True) if marked else None
         except Exception:
             # Fail closed: a request whose names could not be checked never reaches the app.
             self._fault("names")
@@ -249,16 +257,22 @@ class PrivacyGuard:
         else:
             await self._serve_metrics(scope, send)
 
-    def _inspect(self, scope: Scope, start: int = 0) -> _Inspection | None:
+    def _inspect(
+        self, scope: Scope, start: int = 0, marked: bool | None = None
+    ) -> _Inspection | None:
         """One pass over the header lines from `start` (the lines before it are known harmless):
-        what to drop, what was found, what to count. A shape seen before is replayed."""
+        what to drop, what was found, what to count. A shape seen before is replayed. `marked`:
+        whether the query string holds a marker word, if the caller has tested it already."""
         headers = scope["headers"]
+        query: bytes = scope.get("query_string") or b""
+        if marked is None:
+            marked = bool(query) and suspicious_query(query)
         shape = None
         if self._plans is not None and len(headers) - start <= _PLAN_LINES:
             shape = tuple(map(_name, headers[start:]))
             plan = self._plans.get(shape)
             if plan is not None and plan.start == start:
-                replayed = _replay(plan, scope)
+                replayed = _replay(plan, scope, marked)
                 if replayed is not None:
                     return replayed
         verdicts = self._verdicts
@@ -270,6 +284,8 @@ class PrivacyGuard:
         number: int | None = None
         rewrite: dict[int, tuple[bytes, bytes]] | None = None  # cookie lines, some pairs removed
         budget: Budget | None = None
+        # Cookie pairs and query parameters: one allowance for all Cookie lines and the query.
+        allowance: Allowance | None = None
         trusted: bool | None = None
         subscribers: list[tuple[int, int, str, bytes]] = []  # (priority, line, kind, value)
         # numbers_total counts a request's first number: a gateway often sends the same number
@@ -293,13 +309,20 @@ class PrivacyGuard:
                     cookies.append(index)
                 else:
                     fixed = False
-                    cookie, pairs = cookie_hits(value)
+                    if allowance is None:
+                        allowance = Allowance()
+                    cut = allowance.cut
+                    cookie, pairs = cookie_hits(value, allowance)
                     for pair in pairs:
                         findings.append(
                             Finding(f"cookie:{pair.shown}", pair.kind, self._action, pair.rule)
                         )
                         counts.append(("cookie", pair.kind, self._action, None, None))
-                    if pairs and self._strip:
+                    if cut == 0 and allowance.cut:
+                        # The first line given up on: one finding for every such line, fail closed.
+                        findings.append(Finding(_CUT, "other", self._action, "name"))
+                        counts.append(("cookie", "other", self._action, None, None))
+                    if cookie is not value and self._strip:
                         if cookie is None:
                             drop.append(index)
                         else:
@@ -342,10 +365,9 @@ class PrivacyGuard:
             findings.append(finding)
             counts.append((flag.label, flag.kind, action, index, count))
 
-        query = scope.get("query_string")
-        if query and suspicious_query(query):
+        if marked:
             fixed = False
-            for pair in query_hits(query):
+            for pair in query_hits(query, allowance or Allowance()):
                 findings.append(Finding(f"query:{pair.shown}", pair.kind, "reported", pair.rule))
                 counts.append(("query", pair.kind, "reported", None, None))
 
@@ -488,8 +510,9 @@ class PrivacyGuard:
         """An outer guard already inspected this scope: neither scan nor count again.
 
         If the outer guard only reported and this one strips, remove what the outer one reported
-        — whole header lines and cookie pairs — and nothing else: this guard's own extra names or
-        pseudonyms are not applied to a request it did not inspect.
+        — every line of each header it named, and cookie pairs — and nothing else: this guard's
+        own extra names or pseudonyms are not applied to a request it did not inspect. Lines this
+        guard keeps on purpose stay: its allow-list, and a trusted partner flow it would report.
         """
         prior: tuple[Finding, ...] = scope[SCOPE_KEY]
         reported = {f.header for f in prior if f.action == "reported"}
@@ -500,31 +523,44 @@ class PrivacyGuard:
                 self._fault("names")
                 await _refuse(scope, receive, send)
                 return
-            drop = (
-                {
-                    count[3]
-                    for finding, count in zip(found.findings, found.counts, strict=True)
-                    if finding.header in reported and finding.action != "reported"
-                }
-                if found is not None
-                else set()
-            )
+            # What this guard makes of each line; a line it reports is a trusted partner flow.
+            own: dict[int, str] = {}
+            named: set[str] = set()  # headers this guard finds in some line of its own
+            if found is not None:
+                for finding, count in zip(found.findings, found.counts, strict=True):
+                    if count[3] is not None:
+                        own[count[3]] = finding.action
+                        named.add(finding.header)
+            # A reported header this guard finds too: the lines it finds. One only the outer
+            # guard could find, by rules of its own (its extra names, its region's national
+            # numbers): every line of that name, as findings show names. Lines this guard keeps
+            # on purpose stay: its allow-list, and a trusted partner flow it would report.
+            drop = {
+                index
+                for index, (name, _) in enumerate(scope["headers"])
+                if (shown_name := self._shown(name)) in reported
+                and (shown_name not in named or index in own)
+                and own.get(index) != "reported"
+                and fold(name.decode("latin-1")) not in self._allowed
+            }
             cookies = any(header.startswith("cookie:") for header in reported)
             headers = scope["headers"]
+            # One allowance for all the lines, as in `_inspect`: the same lines go whole.
+            allowance = Allowance()
             kept = []
             for index, line in enumerate(headers):
                 if index in drop:
                     continue
-                if cookies and self._names.classify(line[0]) is COOKIE:
-                    value, _ = cookie_hits(line[1])
+                if cookies and self._verdict(line[0]) is COOKIE:
+                    value, _ = cookie_hits(line[1], allowance)
                     if value is None:
                         continue
                     line = (line[0], value)
                 kept.append(line)
             if len(kept) != len(headers) or kept != headers:
-                gone = (
-                    {f.header for f in found.findings if f.action != "reported"} if found else set()
-                )
+                gone = {self._shown(headers[index][0]) for index in drop}
+                if found is not None:
+                    gone.update(f.header for f in found.findings if f.action != "reported")
                 scope = {
                     **scope,
                     "headers": kept,
@@ -536,6 +572,15 @@ class PrivacyGuard:
                     ),
                 }
         await self.app(scope, receive, send)
+
+    def _verdict(self, name: bytes) -> Verdict:
+        verdict = self._verdicts.get(name)
+        return self._names.classify(name) if verdict is None else verdict
+
+    def _shown(self, name: bytes) -> str:
+        """A header line's name as a finding shows it."""
+        verdict = self._verdict(name)
+        return verdict.shown if isinstance(verdict, Flag) else shown(fold(name.decode("latin-1")))
 
     def _start(self) -> None:
         """Once per process: on `lifespan.startup`, or on the first request without lifespan."""
@@ -655,16 +700,15 @@ class PrivacyGuard:
 _GUARD_CALL = PrivacyGuard.__call__.__code__
 
 
-def _replay(plan: _Plan, scope: Scope) -> _Inspection | None:
+def _replay(plan: _Plan, scope: Scope, marked: bool) -> _Inspection | None:
     """A plan applied to a request of its shape, or None if a value makes it inapplicable: a
-    Cookie line or query string with a marker goes through the full inspection."""
+    Cookie line or query string (`marked`) with a marker goes through the full inspection."""
+    if marked:
+        return None
     headers = scope["headers"]
     for index in plan.cookies:
         if suspicious(headers[index][1]):
             return None
-    query = scope.get("query_string")
-    if query and suspicious_query(query):
-        return None
     region = None if plan.number is None else calling_region(headers[plan.number][1])
     kept = None
     if plan.drop:

@@ -350,6 +350,73 @@ def test_inner_guard_does_not_scan_what_the_outer_found_clean() -> None:
     assert app.scope["privacy_guard"] == ()
 
 
+# What an outer guard in report mode finds by rules of its own, which a default inner guard in
+# strip mode does not have: the inner one still removes every line of each header reported.
+OUTER_ONLY = [
+    pytest.param(
+        {"extra_headers": ("x-account-no",)},
+        [(b"x-account-no", b"AB-" + UK_NUMBER), (b"accept", b"*/*")],
+        "x-account-no",
+        id="outer extra name",
+    ),
+    pytest.param(
+        {"default_region": "AU"},
+        [(b"x-foo", b"0491 570 006"), (b"accept", b"*/*"), (b"x-foo", b"0491 570 156")],
+        "x-foo",
+        id="outer region, national numbers",
+    ),
+]
+
+
+@pytest.mark.parametrize(("outer_config", "headers", "header"), OUTER_ONLY)
+def test_an_inner_strip_guard_removes_what_only_the_outer_one_could_find(
+    outer_config: dict[str, Any], headers: list[tuple[bytes, bytes]], header: str
+) -> None:
+    app = RecordingApp()
+    inner = PrivacyGuard(app, config=GuardConfig(), registry=CollectorRegistry())
+    outer = PrivacyGuard(
+        inner, config=GuardConfig(mode="report", **outer_config), registry=CollectorRegistry()
+    )
+
+    call(outer, http_scope(list(headers)))
+
+    assert app.scope["headers"] == [(b"accept", b"*/*")]
+    assert {f.header for f in app.scope["privacy_guard"]} == {header}
+    assert {f.action for f in app.scope["privacy_guard"]} == {"removed"}
+
+
+def test_an_inner_guard_keeps_what_it_allows_or_trusts() -> None:
+    app = RecordingApp()
+    inner = PrivacyGuard(
+        app,
+        config=GuardConfig(
+            allow_headers=("x-up-calling-line-id",),
+            trusted_sources=("192.0.2.0/24",),
+            trusted_paths=("/partner",),
+            trusted_headers=("x-msisdn",),
+        ),
+        registry=CollectorRegistry(),
+    )
+    outer = PrivacyGuard(inner, config=GuardConfig(mode="report"), registry=CollectorRegistry())
+    headers = [
+        (b"x-up-calling-line-id", UK_NUMBER),
+        (b"x-msisdn", UK_NUMBER),
+        (b"x-imsi", b"310150123456789"),
+    ]
+    scope = http_scope(list(headers), path="/partner/login")
+    scope["client"] = ("192.0.2.7", 50000)
+
+    call(outer, scope)
+
+    assert app.scope["headers"] == headers[:2]
+    actions = {f.header: f.action for f in app.scope["privacy_guard"]}
+    assert actions == {
+        "x-up-calling-line-id": "reported",
+        "x-msisdn": "reported",
+        "x-imsi": "removed",
+    }
+
+
 # --- scope types -------------------------------------------------------------------------------
 
 

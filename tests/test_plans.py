@@ -60,8 +60,8 @@ def replays(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     seen: list[bool] = []
     original = middleware_module._replay
 
-    def counting(plan: Any, scope: Scope) -> Any:
-        found = original(plan, scope)
+    def counting(plan: Any, scope: Scope, marked: bool) -> Any:
+        found = original(plan, scope, marked)
         seen.append(found is not None)
         return found
 

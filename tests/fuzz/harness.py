@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 
 from guard import Finding, GuardConfig, PrivacyGuard
 from guard.catalog import CATALOG, LOW_RISK, SHOWN_MAX, fold
-from guard.detect import Budget, name_rule, scan_value
+from guard.detect import NAME_MAX, Budget, name_rule, scan_value
 from guard.pseudonym import HEADER, HEADER_PREVIOUS
 
 __all__ = [
@@ -64,6 +64,7 @@ CONFIG_NAMES = (
 )
 _SHOWN_BAD = re.compile(r"[0-9\x00-\x1f\x7f-\x9f]")
 _LONG_DIGITS = re.compile(rb"[0-9]{6,}")
+_MARKER = re.compile(rb"msisdn|im[se]i|calling")  # guard.pairs' marker words
 GUARD_NAMES = (HEADER.decode(), HEADER_PREVIOUS.decode())
 
 
@@ -170,6 +171,8 @@ def _recorder(app: Any) -> Recorder:
 
 def expected_flag(raw_name: bytes, config: GuardConfig) -> bool | None:
     """DESIGN's precedence for one name: True flagged, False kept, None "value decides"."""
+    if len(raw_name) > NAME_MAX:
+        return True  # no real header name is that long: flagged without being read
     folded = fold(raw_name.decode("latin-1"))
     if folded in GUARD_NAMES:
         return True  # only the guard adds these: a client-sent copy is a forgery
@@ -203,7 +206,10 @@ def check_strip(config: GuardConfig, headers: list[Header], outcome: Outcome) ->
     if added:
         assert config.pseudonym_key is not None
         assert len(added) <= 2
-    removed, rewritten = _changes(headers, body)
+    # Past the request's cookie allowance, Cookie lines still holding a marker word go whole,
+    # reported once as `cookie:*`.
+    cut = any(f.header == "cookie:*" for f in findings)
+    removed, rewritten = _changes(headers, body, cut)
     for index, (name, value) in enumerate(headers):
         verdict = expected_flag(name, config)
         if verdict is True:
@@ -235,27 +241,57 @@ def _holds_identifier(value: bytes, config: GuardConfig) -> bool:
     return scan_value(value, Budget(10_000, 1 << 30), config.default_region) is not None
 
 
-def _changes(headers: Sequence[Header], seen: Sequence[Header]) -> tuple[set[int], set[int]]:
+def _changes(
+    headers: Sequence[Header], seen: Sequence[Header], cut: bool = False
+) -> tuple[set[int], set[int]]:
     """Indices of `headers` missing from `seen`, and of Cookie lines whose identifying pairs were
     cut out. Asserts that `seen` is otherwise an in-order subsequence of the very same lines,
-    byte-for-byte, duplicates included."""
+    byte-for-byte, duplicates included.
+
+    A Cookie line may go whole when it held nothing but identifying or empty pairs, or — `cut`:
+    the request's cookie allowance ran out (`guard.pairs.Allowance`) — when it still held a
+    marker word. Then a line the app saw can be read two ways (this line with pairs cut out, or
+    the next line kept), so every reading is followed, one set of positions in `seen` per line,
+    and the first that accounts for all of `seen` is taken, preferring kept, then cut, then gone.
+    """
+    reached: dict[int, tuple[int, str] | None] = {0: None}  # position in seen -> how
+    steps: list[dict[int, tuple[int, str] | None]] = [reached]
+    for line in headers:
+        cookie = _is_cookie(line[0])
+        removable = not cookie or _droppable_cookie(line[1], cut)
+        following: dict[int, tuple[int, str] | None] = {}
+        for position in sorted(reached):
+            here = seen[position] if position < len(seen) else None
+            if here == line:
+                following.setdefault(position + 1, (position, "kept"))
+            elif here is not None and cookie and _cut_cookie(line, here):
+                following.setdefault(position + 1, (position, "cut"))
+        for position in sorted(reached):
+            if removable:
+                following.setdefault(position, (position, "gone"))
+        assert following, "a Cookie line went whole that held an ordinary pair (cookie dropped)"
+        reached = following
+        steps.append(reached)
+    assert len(seen) in reached, "the app saw a line that was not sent, or out of order"
     removed: set[int] = set()
     rewritten: set[int] = set()
-    position = 0
-    for index, line in enumerate(headers):
-        here = seen[position] if position < len(seen) else None
-        if here == line:
-            position += 1
-        elif here is not None and _is_cookie(line[0]) and _cut_cookie(line, here):
-            rewritten.add(index)
-            position += 1
-        else:
-            removed.add(index)
-            if _is_cookie(line[0]):  # dropped whole: nothing but identifying or empty pairs
-                pairs = line[1].split(b";")
-                assert all(_identifying_pair(p) or not p.strip() for p in pairs), "cookie dropped"
-    assert position == len(seen), "the app saw a line that was not sent, or out of order"
+    position = len(seen)
+    for index in range(len(headers), 0, -1):
+        how = steps[index][position]
+        assert how is not None
+        position, action = how
+        if action == "gone":
+            removed.add(index - 1)
+        elif action == "cut":
+            rewritten.add(index - 1)
     return removed, rewritten
+
+
+def _droppable_cookie(value: bytes, cut: bool) -> bool:
+    pairs = value.split(b";")
+    if all(_identifying_pair(p) or not p.strip() for p in pairs):
+        return True
+    return cut and _MARKER.search(value.lower()) is not None
 
 
 def _cut_cookie(line: Header, new: Header) -> bool:
