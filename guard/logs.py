@@ -14,7 +14,11 @@ Two rules, both shared with the middleware:
 - **Values.** A digit run in any text (optional `+`, `%2B` or `tel:`; single spaces or hyphens
   between digits; not the tail or head of a longer alphanumeric token; not dotted like an IP
   address, a version or a decimal) is checked by `guard.detect.scan_value`, the middleware's own
-  value rule: phone number, then IMSI, then IMEI.
+  value rule: phone number, then IMSI, then IMEI. A `%XX` escape of punctuation ends a token.
+
+A percent-encoded query pair (`ms%69sdn=…`, `subscriber[msisdn]=…`, `to=61%20491%20570%20006`) is
+read as the middleware reads it: the name decoded as `guard.pairs` decodes it, the value decoded
+once and searched with both rules.
 
 Nothing here is configured on import. `configure_logging()` is what `privacy-guard run` and
 `demo` call, and what an application can call at start-up.
@@ -27,16 +31,28 @@ Notes:
 from __future__ import annotations
 
 import logging
+import math
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import (
+    ItemsView,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    MutableMapping,
+    ValuesView,
+)
 from typing import IO, Any, NamedTuple
+from urllib.parse import unquote_plus, unquote_to_bytes
 
 import structlog
+from phonenumbers import PhoneNumber
 
 from .catalog import CATALOG, SHOWN_MAX, fold, shown
 from .config import LOG_FORMATS, LOG_LEVELS, GuardConfig
 from .detect import Budget, Flag, Names, scan_value
+from .pairs import query_hits
 
 __all__ = [
     "NAME_STEMS",
@@ -71,17 +87,21 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 # A candidate number: 7+ digits with single spaces or hyphens between them. The pattern opens
 # with a digit so the regex engine only tries positions that hold one, and checks what precedes
 # that digit in lookbehinds: not the tail of a token (`ab61491570006`, `x_61491570006`) nor of a
-# dotted run (`1.61491570006`), except `%2B`, the url-encoded `+`. Possessive repeats take the
+# dotted run (`1.61491570006`), except after a `%XX` escape (below). Possessive repeats take the
 # whole run or nothing, so a run that runs into a token (`61491570006x`, `…0006.5`) is skipped,
 # not shortened until it fits. A space-separated group that starts a clock time (`… 10:20`) ends
 # the run, and an ISO date (`2024-01-15`) is never one: a timestamp is not a phone number.
 # A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before the run is taken by `_BEFORE`.
+# A `%XX` escape of a character that is no letter, digit or `_` (`%20`, `%2B`, `%2C`, `%3D`, …)
+# ends a token as the character itself would: `to%3D61491570006`, `…%2C61491570007`. An escaped
+# letter (`%41`) does not: `%4161491570006` is `A61491570006`, a token.
+_ESCAPED_DELIMITER = r"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])"
 _NUMBER = re.compile(
-    r"""
+    rf"""
     [0-9]
-    (?:(?<=%2[Bb][0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
-    (?![0-9]{3}-[01][0-9]-[0-3][0-9](?![0-9]))
-    (?:-?[0-9]|[ ](?![0-9]{1,2}:[0-9])[0-9]){6,}+
+    (?:(?<={_ESCAPED_DELIMITER}[0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
+    (?![0-9]{{3}}-[01][0-9]-[0-3][0-9](?![0-9]))
+    (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9])[0-9]){{6,}}+
     (?![0-9A-Za-z_]|[.][0-9])
     """,
     re.VERBOSE,
@@ -101,15 +121,15 @@ _UNBRACKET = str.maketrans("", "", "()")
 _MAX_GROUPS = 12  # space-separated groups of one run whose sub-runs are tried
 
 # A `name <sep> value` pair: query parameters (`?msisdn=…&`), header lines (`X-MSISDN: …`), JSON
-# and Python reprs (`"x-msisdn": "…"`, `'x-msisdn': '…'`), logfmt (`msisdn=…`), also inside an
-# escaped JSON string (`\"x-msisdn\": \"…\"`). A value that is a number may contain single
-# spaces; any other value runs to the next delimiter.
+# and Python reprs (`"x-msisdn": "…"`, `'x-msisdn': '…'`, a list of them: `'msisdn': ['…']`),
+# logfmt (`msisdn=…`), also inside an escaped JSON string (`\"x-msisdn\": \"…\"`). A value that
+# is a number may contain single spaces; any other value runs to the next delimiter.
 _DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
 _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfFgGcrsa]"
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
-    \\?["']?[ \t]*[:=][ \t]*\\?["']?
+    \\?["']?[ \t]*[:=][ \t]*(?:\[[ \t]*(?=\\?["']|[+0-9]))?\\?["']?
     (?P<value>
         (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
       | (?!{_FORMAT})[^{_DELIMITERS}]+
@@ -117,6 +137,19 @@ _KEYED = re.compile(
     """,
     re.VERBOSE,
 )
+# A `(name, value)` pair written as a Python or JSON sequence: `[('x-uidh', '…')]`,
+# `dict_items([(b'x-msisdn', b'…')])`, `ValueError('x-msisdn', '…')`, `[["x-msisdn", "…"]]`, also
+# escaped inside a JSON string, once or twice. Both elements quoted (prose like `msisdn, 447…`
+# is no pair) and the pair opened and closed by brackets.
+_TUPLE = re.compile(
+    r"""
+    [(\[][ \t]*b?\\{0,3}(?P<q>["'])(?P<key>[A-Za-z_][\w.-]{0,127})\\{0,3}(?P=q)[ \t]*,[ \t]*
+    b?\\{0,3}(?P<r>["'])(?P<value>[^"'\\\n]++)\\{0,3}(?P=r)[ \t]*[)\]]
+    """,
+    re.VERBOSE,
+)
+_MARKER = re.compile(r"\[[a-z_]+\]")  # a value redacted already
+_FORMAT_ONLY = re.compile(_FORMAT)
 # `msisdn=%s` in a logging format string: the name is in the message, the number in an argument.
 _NAMED_FORMAT = re.compile(
     rf"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})\\?["']?[ \t]*[:=][ \t]*\\?["']?{_FORMAT}"""
@@ -133,6 +166,20 @@ _LINES_FROM = 4096  # longer texts are narrowed to the lines that hold a name
 
 _CHECKS_PER_CANDIDATE = 8  # scan_value spends at most 4; a candidate is never cut short
 _NAME_CACHE_MAX = 4096
+
+# Query strings as a server logs them: percent-encoded (`ms%69sdn=…`, `to=61%20491%20570%20006`,
+# `to=+61+491+570+006`) or with bracketed names (`subscriber[msisdn]=…`). A run is a token (no
+# space, quote, backslash, `<>{}|^` or backtick) that holds `=`; it is found only from the start
+# of a token, so a token without `=` costs one failed lookbehind per character.
+_RUN_STOPS = r"""\s"'\\<>{}|^`"""
+_QUERY_RUN = re.compile(rf"(?<![^{_RUN_STOPS}])[^{_RUN_STOPS}=]*+=[^{_RUN_STOPS}]*+")
+_QUERY_PART = re.compile(r"[^&;]+")
+_ENCODED = re.compile(r"[%+\[]")  # what the plain rules cannot see through
+_NAME_SEGMENT = re.compile(r"[^\[\]]+")  # `subscriber[msisdn][0]`: subscriber, msisdn, 0
+_INNER_PAIR = re.compile(r"[=:,]|%(?:3[AaDd]|2[Cc])")
+_PAIR_WORDS = re.compile(r"msisdn|im[se]i|calling")  # every name guard.pairs flags holds one
+_QUERY_NAME_MAX = 256  # longer is no parameter name worth decoding
+_QUERY_VALUE_MAX = 16384  # decoded values are searched up to this length (h11's request-line cap)
 
 
 class Match(NamedTuple):
@@ -184,6 +231,12 @@ class Redactor:
 
     def find(self, text: str) -> list[Match]:
         """Every identifier in `text`, in order, not overlapping."""
+        found = self._find(text)
+        encoded = self._query(text)
+        return _merge([*found, *encoded]) if encoded else found
+
+    def _find(self, text: str) -> list[Match]:
+        """`find` without the query pass: names, pairs and digit runs as written."""
         keyed = self._pairs(text)
         found = list(keyed)
         next_pair = 0  # runs and pairs both come in order: the first pair not yet behind a run
@@ -223,7 +276,9 @@ class Redactor:
         return not self._tokens.isdisjoint(_NAME_TOKEN.findall(low))
 
     def _pairs(self, text: str) -> list[Match]:
-        if ("=" not in text and ":" not in text) or not self.may_hold_names(text):
+        if ("=" not in text and ":" not in text and "," not in text) or not self.may_hold_names(
+            text
+        ):
             return []
         if len(text) <= _LINES_FROM:
             return self._pairs_in(text, 0, len(text))
@@ -258,7 +313,94 @@ class Redactor:
             if kind is not None:
                 low, high = pair.span("value")
                 found.append(Match(low, high, kind, "name", shown(key)))
+        if "," not in text[start:end]:
+            return found
+        tuples = False
+        for pair in _TUPLE.finditer(text, start, end):
+            value = pair["value"]
+            if value in _PLACEHOLDERS or _MARKER.fullmatch(value):
+                continue
+            key = pair["key"]
+            kind = self.name_kind(key)
+            # `['x-msisdn', 'x-imsi']` is a list of names, not a pair.
+            if kind is not None and self.name_kind(value) is None:
+                low, high = pair.span("value")
+                found.append(Match(low, high, kind, "name", shown(key)))
+                tuples = True
+        return _merge(found) if tuples else found
+
+    # --- query strings ---
+
+    def _query(self, text: str) -> list[Match]:
+        """Identifiers the plain rules miss in percent-encoded or bracketed query pairs.
+
+        Only pairs holding `%`, `+` or `[` are looked at. A name is decoded as the middleware
+        decodes it (`guard.pairs.query_hits`: `%XX`, `+` as space, Latin-1) and, bracketed, by its
+        parts; an identifying name hides its raw value. Otherwise the value is decoded and searched
+        (one level, no further decoding); if it holds an identifier, its whole raw span is one.
+        """
+        if "=" not in text or ("%" not in text and "+" not in text and "[" not in text):
+            return []
+        found: list[Match] = []
+        for run in _QUERY_RUN.finditer(text):
+            start, end = run.span()
+            if _ENCODED.search(text, start, end) is None:
+                continue
+            mark = text.find("?", start, end)
+            if mark >= 0 and mark < text.find("=", start, end):
+                start = mark + 1  # `/pay?…`: the path is no parameter name
+            for part in _QUERY_PART.finditer(text, start, end):
+                low, high = part.span()
+                if _ENCODED.search(text, low, high) is None:
+                    continue
+                equals = text.find("=", low, high)
+                if equals > low:
+                    match = self._query_pair(text, low, equals, high)
+                    if match is not None:
+                        found.append(match)
         return found
+
+    def _query_pair(self, text: str, low: int, equals: int, high: int) -> Match | None:
+        value = text[equals + 1 : high]
+        if not value or value in _PLACEHOLDERS or (value[0] == "[" and _MARKER.fullmatch(value)):
+            return None
+        if "%" in value and _FORMAT_ONLY.fullmatch(value):
+            return None  # `msisdn=%s` in a format string: the argument is redacted on its own
+        name = text[low:equals]
+        if len(name) <= _QUERY_NAME_MAX:
+            decoded_name, kind = self._query_name(name)
+            if kind is not None:
+                return Match(equals + 1, high, kind, "name", shown(decoded_name))
+        if ("%" not in value and "+" not in value) or len(value) > _QUERY_VALUE_MAX:
+            return None  # nothing to decode: the plain rules read it as it is
+        if len(_DIGIT.findall(value)) < 7 and _INNER_PAIR.search(value) is None:
+            # Decoding never adds digits (`%3X` shows two) nor separators it does not spell
+            # out: fewer than 7 digits and no `=`, `:` or `,` is neither a number nor a pair.
+            return None
+        decoded = unquote_plus(value, errors="replace")
+        inner = self._find(decoded)
+        if not inner:
+            return None
+        first = inner[0]
+        return Match(equals + 1, high, first.kind, first.rule, first.name)
+
+    def _query_name(self, name: str) -> tuple[str, str | None]:
+        """A parameter name decoded as the middleware decodes it, and the kind it carries."""
+        decoded = name
+        if "%" in name or "+" in name:
+            decoded = unquote_to_bytes(name.replace("+", " ")).decode("latin-1")
+        kind = self.name_kind(decoded)
+        if kind is None and ("[" in decoded or "]" in decoded):
+            for segment in _NAME_SEGMENT.findall(decoded):
+                kind = self.name_kind(segment)
+                if kind is not None:
+                    break
+        if kind is None and _PAIR_WORDS.search(decoded.lower()) is not None:
+            # The middleware's own verdict, should its decoding see more than this one.
+            hits = query_hits(name.encode("latin-1", "replace"))
+            if hits:
+                kind = hits[0].kind
+        return decoded, kind
 
     def text(self, text: str) -> str:
         """`text` with every identifier replaced by its marker (`[msisdn]`)."""
@@ -312,20 +454,24 @@ class Redactor:
 
     def value(self, value: Any, depth: int = 0, names: bool = False) -> Any:
         """`value` with identifiers replaced: strings and bytes, mappings (by key and by value),
-        lists, tuples and sets, numbers; anything else by its `repr`, as a renderer would show it.
+        lists, tuples, sets and mapping views, numbers (a whole float as the integer it is), a
+        `phonenumbers.PhoneNumber` always; anything else as structlog's JSON renderer shows it
+        (`__structlog__()`) and by its `repr`, as other renderers do.
         `names`: `value` is a collection of header, cookie or parameter names (see `mapping`).
         """
         if isinstance(value, str):
             return self.text(value)
-        if value is None or isinstance(value, bool | float):
+        if value is None or isinstance(value, bool):
             return value
-        if isinstance(value, int):
-            text = str(value)
-            return value if len(text) < 7 else _same_or(value, text, self.text(text))
+        if isinstance(value, int | float):
+            text = _number_text(value)
+            return value if text is None else _same_or(value, text, self.text(text))
         if isinstance(value, bytes | bytearray):
             text = bytes(value).decode("latin-1")
             redacted = self.text(text)
             return value if redacted == text else redacted.encode("latin-1")
+        if isinstance(value, PhoneNumber):
+            return "[msisdn]"  # its repr spells the national number out in a field of its own
         if depth >= 16:
             text = repr(value)
             return _same_or(value, text, self.text(text))
@@ -338,6 +484,16 @@ class Redactor:
             return tuple(items) if isinstance(value, tuple) else items
         if isinstance(value, set | frozenset):
             return {self.value(item, depth + 1) for item in value}
+        if isinstance(value, ItemsView | KeysView | ValuesView):
+            # `headers.items()`: a list of (name, value) pairs, redacted by name.
+            return self.value(list(value), depth + 1, names)
+        hook = getattr(type(value), "__structlog__", None)
+        if callable(hook):
+            # What JSONRenderer prints instead of the repr.
+            rendered = hook(value)
+            redacted = self.value(rendered, depth + 1)
+            if redacted is not rendered and redacted != rendered:
+                return redacted
         text = repr(value)
         return _same_or(value, text, self.text(text))
 
@@ -360,7 +516,10 @@ class Redactor:
                 continue
             text = key.decode("latin-1") if isinstance(key, bytes) else key
             if not isinstance(text, str):
-                out[key] = self.value(item, depth)
+                # JSONRenderer shows a number key as a string: `{"61491570006": …}`.
+                number = _number_text(key) if isinstance(key, int | float) else None
+                redacted = number if number is None else self.text(number)
+                out[key if redacted == number else redacted] = self.value(item, depth)
                 continue
             kind = self.name_kind(text)
             safe_text = shown(text) if names else _safe_key(text)
@@ -425,6 +584,19 @@ def _same_or(original: Any, text: str, redacted: str) -> Any:
     return original if redacted == text else redacted
 
 
+def _number_text(number: int | float) -> str | None:
+    """A number as the digits a log line would show, when it has enough of them (7+) to be an
+    identifier: `61491570006` and `61491570006.0` alike. None otherwise (and for bool)."""
+    if isinstance(number, bool):
+        return None
+    if isinstance(number, float):
+        if not (math.isfinite(number) and number.is_integer() and abs(number) >= 1e6):
+            return None
+        number = int(number)
+    text = str(number)
+    return text if len(text) >= 7 else None
+
+
 def _placeholder(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, str) and value in _PLACEHOLDERS)
 
@@ -469,6 +641,18 @@ def _with_prefix(text: str, start: int) -> int:
     ):
         return start
     return before.start()
+
+
+def _merge(matches: list[Match]) -> list[Match]:
+    """`matches` in order, overlapping ones joined into one span (the earlier one's kind)."""
+    out: list[Match] = []
+    for match in sorted(matches, key=lambda m: (m.start, -m.end)):
+        if out and match.start < out[-1].end:
+            if match.end > out[-1].end:
+                out[-1] = out[-1]._replace(end=match.end)
+            continue
+        out.append(match)
+    return out
 
 
 def _in_uuid(text: str, start: int, end: int) -> bool:
@@ -536,9 +720,13 @@ class RedactingFilter(logging.Filter):
 
     Redacts `record.msg` and `record.args` — for `uvicorn.access` the args hold the request line
     `GET /path?msisdn=… HTTP/1.1`, for gunicorn's access log a mapping of atoms — the exception
-    text (rendered once, cached in `exc_text`), `stack_info`, and `extra` attributes. Argument
-    types are kept so `%d` still formats; an integer argument that is an identifier makes the
-    filter render the message and redact it whole.
+    text (rendered once, cached in `exc_text`), `stack_info`, and `extra` attributes (by value,
+    and by name: `extra={"msisdn": …}` becomes the marker). Positional args stay a tuple (uvicorn's
+    AccessFormatter unpacks it) and keep their types so `%d` still formats; an object argument is
+    redacted as `%s` shows it (`str()`); a number argument that is an identifier and cannot take
+    a marker (`%d`) makes the filter render the message and redact it whole. Mapping args are
+    redacted by key and the message rendered once and redacted whole, so `"%(n)s=%(v)s"` with
+    the name in one argument and the value in another is seen as the pair it is.
 
     Put it on the handler (it then sees records from every logger) and on loggers whose own
     handlers you do not control: `configure_logging()` does both.
@@ -568,7 +756,9 @@ class RedactingFilter(logging.Filter):
         redactor = self.redactor
         msg = record.msg
         args = record.args
-        if isinstance(msg, str) and args and self._named_argument(msg):
+        if isinstance(msg, str) and isinstance(args, Mapping) and args:
+            self._redact_mapping_args(record, msg, args)
+        elif isinstance(msg, str) and args and self._named_argument(msg):
             # An identifying name in the format, its value in an argument: only the whole
             # message shows they belong together.
             record.msg, record.args = redactor.text(record.getMessage()), None
@@ -594,14 +784,20 @@ class RedactingFilter(logging.Filter):
             )
             pair = redactor._pair(args) if named else None
             redacted_args = (
-                tuple(redactor.value(arg) for arg in args) if pair is None else tuple(pair)
+                tuple(self._argument(arg) for arg in args) if pair is None else tuple(pair)
             )
             if any(
-                isinstance(old, int) and not isinstance(new, int)
+                isinstance(old, int | float) and not isinstance(new, int | float)
                 for old, new in zip(args, redacted_args, strict=True)
             ):
-                # `%d` cannot take a marker: render with the original args, then redact.
-                record.msg, record.args = redactor.text(record.getMessage()), None
+                # A number became a marker. `%s` takes it, and the args stay a tuple (uvicorn's
+                # AccessFormatter unpacks them); `%d` or `%f` cannot: render, then redact.
+                try:
+                    str(record.msg) % redacted_args
+                except (TypeError, ValueError):
+                    self._render(record, args, redacted_args)
+                else:
+                    record.args = redacted_args
             else:
                 record.args = redacted_args
         if record.exc_info and not record.exc_text:
@@ -612,9 +808,80 @@ class RedactingFilter(logging.Filter):
             record.stack_info = redactor.text(record.stack_info)
         for key, item in list(record.__dict__.items()):
             if key not in _RECORD_FIELDS and not key.startswith("_") and item is not None:
-                record.__dict__[key] = redactor.value(item)
+                # `extra={"msisdn": …}`, shown by a `%(msisdn)s` format: redacted by its name too.
+                kind = redactor.name_kind(key)
+                if kind is not None and not _placeholder(item):
+                    record.__dict__[key] = _marker(kind, item)
+                else:
+                    record.__dict__[key] = redactor.value(item)
+
+    def _argument(self, arg: Any) -> Any:
+        """One positional argument, redacted as `%s` shows it: an object whose `str()` holds an
+        identifier (a `__str__` that prints the number) becomes that text, redacted."""
+        if arg is None or isinstance(arg, _STRUCTURED):
+            return self.redactor.value(arg)
+        text = str(arg)
+        redacted = self.redactor.text(text)
+        return redacted if redacted != text else self.redactor.value(arg)
+
+    def _redact_mapping_args(
+        self, record: logging.LogRecord, msg: str, args: Mapping[Any, Any]
+    ) -> None:
+        """`"header %(n)s=%(v)s", {"n": "x-msisdn", "v": …}`: name and value in separate
+        arguments. Redact by key, render once, redact the message. If the redacted args do not
+        render (`%(msisdn)d` needs a number), the originals are rendered and redacted instead;
+        if those do not render either, the args stay a mapping, redacted by key, and the
+        formatter reports the error as it would have."""
+        redactor = self.redactor
+        safe = redactor.mapping(args)
+        try:
+            rendered = msg % safe
+        except (TypeError, ValueError, KeyError):
+            try:
+                self._render(record, args.values(), [safe.get(key) for key in args])
+            except (TypeError, ValueError, KeyError):
+                # The format does not fit its own args: leave the error to the formatter.
+                record.msg, record.args = redactor.text(msg), safe
+            return
+        record.msg, record.args = redactor.text(rendered), None
+
+    def _render(self, record: logging.LogRecord, originals: Iterable[Any], redacted: Any) -> None:
+        """Render the message with its original arguments and redact the text. An argument that
+        redaction turned into a marker (by its name, or a number the format prints as `%d` /
+        `%f`) is replaced wherever its text still shows in the rendering."""
+        text = self.redactor.text(record.getMessage())
+        for old, new in zip(originals, redacted, strict=False):
+            marker = new.decode("latin-1") if isinstance(new, bytes) else new
+            if not isinstance(marker, str) or not _MARKER.fullmatch(marker):
+                continue
+            if isinstance(old, int | float):
+                shown_old = _number_text(old)
+            elif isinstance(old, bytes):
+                shown_old = old.decode("latin-1")
+            else:
+                shown_old = old if isinstance(old, str) else None
+            if shown_old and shown_old != marker:
+                text = text.replace(shown_old, marker)
+        record.msg, record.args = text, None
 
 
+# Argument types the redactor takes apart itself; any other object is redacted as `%s` shows it.
+_STRUCTURED = (
+    str,
+    bytes,
+    bytearray,
+    int,
+    float,
+    Mapping,
+    list,
+    tuple,
+    set,
+    frozenset,
+    ItemsView,
+    KeysView,
+    ValuesView,
+    PhoneNumber,
+)
 _FORMATTER = logging.Formatter()
 _DONE = "_privacy_guard_redacted"
 

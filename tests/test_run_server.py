@@ -52,6 +52,18 @@ CARRIER = {
     "X-Anything": "+61 491 570 007",  # an unknown header: only the value rule knows it
     "Cookie": "theme=dark; x-msisdn=447700900125",
 }
+# The query string as a server's access log keeps it: encoded and bracketed names, numbers behind
+# encoded separators (`%20`, `+`, `%2C`, `%3D`).
+ENCODED = (
+    "/pay?ms%69sdn=447700900126&im%65isv=4901542032375101&x%2Dmsisdn=447700900127"
+    "&subscriber[msisdn]=447700900128&to=61%20491%20570%20010&cb=+61+491+570+011"
+    "&list=61491570012%2C61491570013&next=%2Fpay%3Fto%3D61491570014"
+)
+ENCODED_REDACTED = (
+    "/pay?ms%69sdn=[msisdn]&im%65isv=[imei]&x%2Dmsisdn=[msisdn]"
+    "&subscriber[msisdn]=[msisdn]&to=[msisdn]&cb=[msisdn]"
+    "&list=[msisdn]&next=[msisdn]"
+)
 # The digits of every identifier sent, and their national parts.
 DIGITS = [
     "61491570006",
@@ -60,6 +72,15 @@ DIGITS = [
     "447700900123",
     "447700900124",
     "447700900125",
+    "447700900126",
+    "447700900127",
+    "447700900128",
+    "4901542032375101",
+    "61491570010",
+    "61491570011",
+    "61491570012",
+    "61491570013",
+    "61491570014",
 ]
 
 
@@ -90,8 +111,10 @@ def test_nothing_the_server_writes_holds_an_identifier(
         with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
             paid = client.get("/pay?msisdn=61491570006&amount=4.99", headers=CARRIER)
             failed = client.get("/boom?to=%2B61491570008", headers=CARRIER)
+            encoded = client.get(ENCODED)
             healthy = client.get("/health")
-        assert (paid.status_code, failed.status_code, healthy.status_code) == (200, 500, 200)
+        statuses = (paid.status_code, failed.status_code, encoded.status_code, healthy.status_code)
+        assert statuses == (200, 500, 200, 200)
         wait_for(server, "GET /health HTTP/1.1")
     output = server.output()
 
@@ -99,16 +122,19 @@ def test_nothing_the_server_writes_holds_an_identifier(
     assert "GET /pay?msisdn=[msisdn]&amount=4.99 HTTP/1.1" in output
     assert "GET /boom?to=[msisdn] HTTP/1.1" in output
     assert "cannot bill to=[msisdn]" in output
+    assert f"GET {ENCODED_REDACTED} HTTP/1.1" in output
     assert "privacy_guard.identifiers_found" in output
     if mode == "report":
         # The guard let the headers through: the app logged them, and the logs hid them.
         assert re.search(r"""["']x-up-calling-line-id["']: ["']\[msisdn\]""", output)
         assert re.search(r"""["']x-anything["']: ["']\[msisdn\]""", output)
-    # … and nothing anywhere holds the digits, however they were written.
+    # … and nothing anywhere holds the digits, however they were written (or percent-encoded).
     squeezed = re.sub(r"[\s+\-]", "", output)
+    unescaped = re.sub(r"%[0-9A-Fa-f]{2}|[\s+\-]", "", output)
     for digits in DIGITS:
-        assert digits not in squeezed, digits
-        assert digits[-9:] not in squeezed, digits
+        for text in (squeezed, unescaped):
+            assert digits not in text, digits
+            assert digits[-9:] not in text, digits
 
 
 @pytest.mark.slow
