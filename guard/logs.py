@@ -129,7 +129,7 @@ _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfF
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
-    \\?["']?[ \t]*[:=][ \t]*(?:\[[ \t]*(?=\\?["']|[+0-9]))?\\?["']?
+    \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=\\?["']|[+0-9]))?\\?["']?
     (?P<value>
         (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
       | (?!{_FORMAT})[^{_DELIMITERS}]+
@@ -145,6 +145,16 @@ _TUPLE = re.compile(
     r"""
     [(\[][ \t]*b?\\{0,3}(?P<q>["'])(?P<key>[A-Za-z_][\w.-]{0,127})\\{0,3}(?P=q)[ \t]*,[ \t]*
     b?\\{0,3}(?P<r>["'])(?P<value>[^"'\\\n]++)\\{0,3}(?P=r)[ \t]*[)\]]
+    """,
+    re.VERBOSE,
+)
+# An identifying name and a number after nothing but blanks (also a tab escaped in a JSON
+# string), as prose and ad-hoc debug lines write them: `msisdn 447700900123`,
+# `X-IMEISV\t4901542032375101`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
+_SPACED = re.compile(
+    r"""
+    (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{0,127})(?:[ \t]|\\t)+
+    (?P<value>(?:\+|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9]){6,}+)(?![\w.])
     """,
     re.VERBOSE,
 )
@@ -276,9 +286,9 @@ class Redactor:
         return not self._tokens.isdisjoint(_NAME_TOKEN.findall(low))
 
     def _pairs(self, text: str) -> list[Match]:
-        if ("=" not in text and ":" not in text and "," not in text) or not self.may_hold_names(
-            text
-        ):
+        if (
+            "=" not in text and ":" not in text and "," not in text and _DIGIT.search(text) is None
+        ) or not self.may_hold_names(text):
             return []
         if len(text) <= _LINES_FROM:
             return self._pairs_in(text, 0, len(text))
@@ -313,9 +323,16 @@ class Redactor:
             if kind is not None:
                 low, high = pair.span("value")
                 found.append(Match(low, high, kind, "name", shown(key)))
-        if "," not in text[start:end]:
-            return found
         tuples = False
+        for pair in _SPACED.finditer(text, start, end):
+            key = pair["key"]
+            kind = self.name_kind(key)
+            if kind is not None:
+                low, high = pair.span("value")
+                found.append(Match(low, high, kind, "name", shown(key)))
+                tuples = True
+        if "," not in text[start:end]:
+            return _merge(found) if tuples else found
         for pair in _TUPLE.finditer(text, start, end):
             value = pair["value"]
             if value in _PLACEHOLDERS or _MARKER.fullmatch(value):
@@ -362,7 +379,7 @@ class Redactor:
 
     def _query_pair(self, text: str, low: int, equals: int, high: int) -> Match | None:
         value = text[equals + 1 : high]
-        if not value or value in _PLACEHOLDERS or (value[0] == "[" and _MARKER.fullmatch(value)):
+        if not value or value in _PLACEHOLDERS or _MARKER.fullmatch(value.strip("()")):
             return None
         if "%" in value and _FORMAT_ONLY.fullmatch(value):
             return None  # `msisdn=%s` in a format string: the argument is redacted on its own

@@ -67,11 +67,19 @@ SHAPES = [
     ('{"x-msisdn": ["447700900123"]}', UK, "msisdn"),
     ('[["x-imsi", "310150123456789"]]', "310150123456789", "imsi"),
     ('"event": "raw [(\\"x-msisdn\\", \\"447700900123\\")]"', UK, "msisdn"),
+    # a name and a number after blanks, or in parentheses
+    ("lookup failed for msisdn 447700900123", UK, "msisdn"),
+    ("X-IMEISV\t4901542032375101 rejected", IMEISV, "imei"),
+    ("mdn 447700900123: no account", UK, "msisdn"),
+    ("retry msisdn=(447700900123)", UK, "msisdn"),
 ]
 SHAPE_IDS = [text[:48] for text, _, _ in SHAPES]
 
 # Ordinary lines: nothing here is an identifier, and nothing may change.
 LEFT_ALONE = [
+    "msisdn lookup failed after 3 retries",
+    "the msisdn 12 chars long",
+    "imei check at 2024-01-15 10:20:30",
     "GET /search?q=hello%20world HTTP/1.1",
     "GET /search?q=hello+world&lang=en HTTP/1.1",
     "GET /list?page=2&sort=asc HTTP/1.1",
