@@ -313,38 +313,26 @@ class Redactor:
         return found
 
     def _pairs_in(self, text: str, start: int, end: int) -> list[Match]:
+        found = self._named(_KEYED, text, start, end)
+        more = self._named(_SPACED, text, start, end)
+        if "," in text[start:end]:
+            more += self._named(_TUPLE, text, start, end)
+        return _merge(found + more) if more else found
+
+    def _named(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Match]:
+        """The values of `pattern`'s (key, value) matches whose key is an identifying name."""
         found = []
-        for pair in _KEYED.finditer(text, start, end):
-            value = pair["value"]
-            if value in _PLACEHOLDERS:
-                continue
-            key = pair["key"]
-            kind = self.name_kind(key)
-            if kind is not None:
-                low, high = pair.span("value")
-                found.append(Match(low, high, kind, "name", shown(key)))
-        tuples = False
-        for pair in _SPACED.finditer(text, start, end):
-            key = pair["key"]
-            kind = self.name_kind(key)
-            if kind is not None:
-                low, high = pair.span("value")
-                found.append(Match(low, high, kind, "name", shown(key)))
-                tuples = True
-        if "," not in text[start:end]:
-            return _merge(found) if tuples else found
-        for pair in _TUPLE.finditer(text, start, end):
+        for pair in pattern.finditer(text, start, end):
             value = pair["value"]
             if value in _PLACEHOLDERS or _MARKER.fullmatch(value):
                 continue
             key = pair["key"]
             kind = self.name_kind(key)
             # `['x-msisdn', 'x-imsi']` is a list of names, not a pair.
-            if kind is not None and self.name_kind(value) is None:
+            if kind is not None and (pattern is not _TUPLE or self.name_kind(value) is None):
                 low, high = pair.span("value")
                 found.append(Match(low, high, kind, "name", shown(key)))
-                tuples = True
-        return _merge(found) if tuples else found
+        return found
 
     # --- query strings ---
 
