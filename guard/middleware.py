@@ -510,9 +510,12 @@ class PrivacyGuard:
         """An outer guard already inspected this scope: neither scan nor count again.
 
         If the outer guard only reported and this one strips, remove what the outer one reported
-        — every line of each header it named, and cookie pairs — and nothing else: this guard's
-        own extra names or pseudonyms are not applied to a request it did not inspect. Lines this
-        guard keeps on purpose stay: its allow-list, and a trusted partner flow it would report.
+        and nothing else: this guard's own extra names or pseudonyms are not applied to a request
+        it did not inspect. A reported header this guard finds too loses the lines it finds; one
+        only the outer guard could find, by rules of its own (its extra names, its region's
+        national numbers), loses every line of that name, as findings show names. Reported cookie
+        pairs go too. Lines this guard keeps on purpose stay: its allow-list, and a trusted partner
+        flow it would itself only report.
         """
         prior: tuple[Finding, ...] = scope[SCOPE_KEY]
         reported = {f.header for f in prior if f.action == "reported"}
@@ -523,28 +526,23 @@ class PrivacyGuard:
                 self._fault("names")
                 await _refuse(scope, receive, send)
                 return
-            # What this guard makes of each line; a line it reports is a trusted partner flow.
-            own: dict[int, str] = {}
-            named: set[str] = set()  # headers this guard finds in some line of its own
+            headers = scope["headers"]
+            own: dict[int, str] = {}  # this guard's action for each header line it flags
+            named: set[str] = set()  # the headers of those lines
             if found is not None:
                 for finding, count in zip(found.findings, found.counts, strict=True):
                     if count[3] is not None:
                         own[count[3]] = finding.action
                         named.add(finding.header)
-            # A reported header this guard finds too: the lines it finds. One only the outer
-            # guard could find, by rules of its own (its extra names, its region's national
-            # numbers): every line of that name, as findings show names. Lines this guard keeps
-            # on purpose stay: its allow-list, and a trusted partner flow it would report.
             drop = {
                 index
-                for index, (name, _) in enumerate(scope["headers"])
+                for index, (name, _) in enumerate(headers)
                 if (shown_name := self._shown(name)) in reported
                 and (shown_name not in named or index in own)
                 and own.get(index) != "reported"
                 and fold(name.decode("latin-1")) not in self._allowed
             }
             cookies = any(header.startswith("cookie:") for header in reported)
-            headers = scope["headers"]
             # One allowance for all the lines, as in `_inspect`: the same lines go whole.
             allowance = Allowance()
             kept = []
