@@ -21,6 +21,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.types import ASGIApp
 
@@ -245,19 +246,24 @@ def shown_target(target: str) -> str:
 
     The findings already say which parameters hold an identifier; a value is never printed,
     whatever its encoding (`ms%69sdn=…`, `61%20491…`, `next=%2Fpay%3Fmsisdn%3D…`), so no value
-    rule has to recognise every form first.
+    rule has to recognise every form first. Path and names are shown percent-decoded.
     """
     path, question, query = target.partition("?")
     if not question:
-        return safe_path(path)
+        return _shown_part(path)
     parts = [part for part in query.split("&") if part]
     names = [
-        safe_path(part.partition("=")[0]) + ("=…" if "=" in part else "")
+        _shown_part(part.partition("=")[0]) + ("=…" if "=" in part else "")
         for part in parts[:_TARGET_NAMES_MAX]
     ]
     if len(parts) > _TARGET_NAMES_MAX:
         names.append("…")
-    return f"{safe_path(path)}?{'&'.join(names)}"
+    return f"{_shown_part(path)}?{'&'.join(names)}"
+
+
+def _shown_part(text: str) -> str:
+    """A path or parameter name decoded (`%36%31…` is digits too), then masked like a path."""
+    return safe_path(unquote(text, errors="replace"))
 
 
 def _check_json(

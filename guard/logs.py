@@ -129,10 +129,10 @@ _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfF
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
-    \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=\\?["']|[+0-9]))?\\?["']?
+    \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=b?\\?["']|[+0-9]))?(?:b(?=\\?["']))?\\?["']?
     (?P<value>
         (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
-      | (?!{_FORMAT})[^{_DELIMITERS}]+
+      | (?!{_FORMAT})(?!b\\?["'])[^{_DELIMITERS}]+
     )
     """,
     re.VERBOSE,
@@ -159,6 +159,7 @@ _SPACED = re.compile(
     re.VERBOSE,
 )
 _MARKER = re.compile(r"\[[a-z_]+\]")  # a value redacted already
+_ALNUM = re.compile(r"[0-9A-Za-z]")
 _FORMAT_ONLY = re.compile(_FORMAT)
 # `msisdn=%s` in a logging format string: the name is in the message, the number in an argument.
 _NAMED_FORMAT = re.compile(
@@ -367,7 +368,9 @@ class Redactor:
 
     def _query_pair(self, text: str, low: int, equals: int, high: int) -> Match | None:
         value = text[equals + 1 : high]
-        if not value or value in _PLACEHOLDERS or _MARKER.fullmatch(value.strip("()")):
+        if _ALNUM.search(value) is None or value in _PLACEHOLDERS:
+            return None  # empty, or only punctuation: `msisdn=['…']` cut at the quote is `[`
+        if _MARKER.fullmatch(value.strip("()")):
             return None
         if "%" in value and _FORMAT_ONLY.fullmatch(value):
             return None  # `msisdn=%s` in a format string: the argument is redacted on its own
@@ -393,7 +396,9 @@ class Redactor:
         """A parameter name decoded as the middleware decodes it, and the kind it carries."""
         decoded = name
         if "%" in name or "+" in name:
-            decoded = unquote_to_bytes(name.replace("+", " ")).decode("latin-1")
+            # Lone surrogates (text decoded with `surrogateescape`) pass as the bytes they were.
+            raw = name.replace("+", " ").encode("utf-8", "surrogatepass")
+            decoded = unquote_to_bytes(raw).decode("latin-1")
         kind = self.name_kind(decoded)
         if kind is None and ("[" in decoded or "]" in decoded):
             for segment in _NAME_SEGMENT.findall(decoded):
@@ -494,8 +499,11 @@ class Redactor:
             return self.value(list(value), depth + 1, names)
         hook = getattr(type(value), "__structlog__", None)
         if callable(hook):
-            # What JSONRenderer prints instead of the repr.
-            rendered = hook(value)
+            # What JSONRenderer prints instead of the repr (a hook that fails: the repr).
+            try:
+                rendered = hook(value)
+            except Exception:
+                rendered = None
             redacted = self.value(rendered, depth + 1)
             if redacted is not rendered and redacted != rendered:
                 return redacted
@@ -556,10 +564,15 @@ class Redactor:
         return [first, _marker(kind, value[1])]
 
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
-        """The structlog processor; see `redact_identifiers`."""
-        if not isinstance(event_dict, Mapping):
-            return self.value(event_dict)
-        redacted = self.mapping(event_dict)
+        """The structlog processor; see `redact_identifiers`. Fails closed: an event whose
+        redaction raised is replaced by WITHHELD, never passed on as it was nor raised into the
+        application's logging call."""
+        try:
+            if not isinstance(event_dict, Mapping):
+                return self.value(event_dict)
+            redacted = self.mapping(event_dict)
+        except Exception:
+            return {"event": WITHHELD}
         if isinstance(event_dict, MutableMapping):
             event_dict.clear()
             event_dict.update(redacted)

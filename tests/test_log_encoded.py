@@ -25,7 +25,14 @@ import pytest
 import structlog
 from uvicorn.logging import AccessFormatter
 
-from guard.logs import RedactingFilter, Redactor, find_identifiers, redact_identifiers, redact_text
+from guard.logs import (
+    WITHHELD,
+    RedactingFilter,
+    Redactor,
+    find_identifiers,
+    redact_identifiers,
+    redact_text,
+)
 from guard.logscan import scan_file
 
 UK = "447700900123"
@@ -72,11 +79,14 @@ SHAPES = [
     ("X-IMEISV\t4901542032375101 rejected", IMEISV, "imei"),
     ("mdn 447700900123: no account", UK, "msisdn"),
     ("retry msisdn=(447700900123)", UK, "msisdn"),
+    # a bytes literal as the value of a dict repr: `dict(scope["headers"])`
+    ("{b'x-uidh': b'T0RBd01EQXdNREF3', b'host': b'a'}", UIDH, "subscriber_token"),
 ]
 SHAPE_IDS = [text[:48] for text, _, _ in SHAPES]
 
 # Ordinary lines: nothing here is an identifier, and nothing may change.
 LEFT_ALONE = [
+    "copied 3 files to [dest] with a=[ and b=(",
     "msisdn lookup failed after 3 retries",
     "the msisdn 12 chars long",
     "imei check at 2024-01-15 10:20:30",
@@ -392,3 +402,37 @@ def test_filter_leaves_arguments_alone(
     else:
         logger.info(msg, *args)
     assert stream.getvalue() == expected + "\n"
+
+
+def test_a_list_value_cut_at_its_quote_keeps_its_brackets() -> None:
+    # The query pass sees `msisdn=[` (its run stops at the quote): no value there to replace.
+    assert redact_text("msisdn=['61 491 570 006']") == "msisdn=['[msisdn]']"
+
+
+class _BrokenHook:
+    def __structlog__(self) -> str:
+        raise RuntimeError("no rendering")
+
+    def __repr__(self) -> str:
+        return "<broken 61491570006>"
+
+
+def test_a_failing_structlog_hook_falls_back_to_the_repr() -> None:
+    event = redact_identifiers(None, "info", {"event": "e", "thing": _BrokenHook()})
+    assert event["thing"] == "<broken [msisdn]>"
+
+
+def test_the_processor_fails_closed_instead_of_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Redactor, text: str) -> str:
+        raise RuntimeError("redaction failed")
+
+    monkeypatch.setattr(Redactor, "text", broken)
+    event = redact_identifiers(None, "info", {"event": "to 61491570006"})
+    assert event == {"event": WITHHELD}
+
+
+def test_a_lone_surrogate_in_an_encoded_name_is_no_error() -> None:
+    # Text decoded with `surrogateescape` (file names, raw bytes) can hold one.
+    text = "GET /pay?ms%69sdn\udcff=61491570006 HTTP/1.1"
+    assert "61491570006" not in redact_text(text)
+    assert [m.kind for m in find_identifiers(text)] == ["msisdn"]
