@@ -604,15 +604,29 @@ def _same_or(original: Any, text: str, redacted: str) -> Any:
 
 def _number_text(number: int | float) -> str | None:
     """A number as the digits a log line would show, when it has enough of them (7+) to be an
-    identifier: `61491570006` and `61491570006.0` alike. None otherwise (and for bool)."""
+    identifier: `61491570006`, `61491570006.0` and `-61491570006` alike. None otherwise (a
+    fraction is a measurement, as the text rule reads `…0006.5`; and for bool)."""
     if isinstance(number, bool):
         return None
     if isinstance(number, float):
         if not (math.isfinite(number) and number.is_integer() and abs(number) >= 1e6):
             return None
         number = int(number)
-    text = str(number)
+    text = str(abs(number))
     return text if len(text) >= 7 else None
+
+
+_FLOAT_FORMAT = re.compile(r"%[-#0 +]*[0-9]*\.0[fFeEgG]")
+
+
+def _fraction(value: Any) -> bool:
+    """A float with a fraction and 7+ digits before its point, which `%.0f` prints whole."""
+    return (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and not value.is_integer()
+        and abs(value) >= 1e6
+    )
 
 
 def _placeholder(value: Any) -> bool:
@@ -816,6 +830,9 @@ class RedactingFilter(logging.Filter):
                     self._render(record, args, redacted_args)
                 else:
                     record.args = redacted_args
+            elif any(_fraction(arg) for arg in args) and _FLOAT_FORMAT.search(str(record.msg)):
+                # `%.0f` prints `61491570006.4` as the whole number a fraction hides: render.
+                self._render(record, args, redacted_args)
             else:
                 record.args = redacted_args
         if record.exc_info and not record.exc_text:

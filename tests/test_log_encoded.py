@@ -307,6 +307,8 @@ FILTER_ARGS: list[tuple[str, str, tuple[Any, ...] | dict[str, Any], str, str]] =
     ("whole float", "to %s", (61491570006.0,), "61491570006", "msisdn"),
     ("whole float %f", "to %f", (61491570006.0,), "61491570006", "msisdn"),
     ("int %d", "to %d", (61491570006,), "61491570006", "msisdn"),
+    ("float %.0f", "to %.0f", (61491570006.4,), "61491570006", "msisdn"),
+    ("negative %f", "to %f", (-61491570006,), "61491570006", "msisdn"),
     ("exception", "failed: %s", (ValueError("x-msisdn", UK),), UK, "msisdn"),
     # (c) name and value in separate mapping arguments
     ("split mapping", "header %(n)s=%(v)s", {"n": "x-msisdn", "v": UK}, UK, "msisdn"),
