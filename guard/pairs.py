@@ -82,16 +82,18 @@ class PairHit(NamedTuple):
 
 class Allowance:
     """What one request may still spend on cookie pairs and query parameters: identifying pairs
-    reported, pairs parsed, bytes of names classified. `cut` counts the Cookie lines given up on
-    because it ran out; the caller removes them whole (strip mode) and reports them once."""
+    reported, pairs parsed, bytes of names classified. `spent`: it ran out in the value looked
+    at last. `cut` counts the Cookie lines given up on because it ran out; the caller removes
+    them whole (strip mode) and reports them once."""
 
-    __slots__ = ("cut", "hits", "pairs", "size")
+    __slots__ = ("cut", "hits", "pairs", "size", "spent")
 
     def __init__(self, hits: int = MAX_HITS, pairs: int = MAX_PAIRS, size: int = MAX_BYTES) -> None:
         self.hits = hits
         self.pairs = pairs
         self.size = size
         self.cut = 0
+        self.spent = False
 
 
 def suspicious(raw: bytes) -> bool:
@@ -196,36 +198,52 @@ def cookie_hits(
     line is removed whole, fail closed); `value` itself when nothing was found. Only the pairs
     holding a marker word are parsed, and only their names: values are never looked at.
     """
-    if allowance is None:
-        allowance = Allowance()
-    hits: list[PairHit] = []
-    removed: list[tuple[int, int]] = []
-    low = value.lower()
-    for start, end, first in _marked(low, _WORDS, query=False):
-        if allowance.pairs <= 0:
-            allowance.cut += 1
-            return None, hits
-        allowance.pairs -= 1
+    allowance = Allowance() if allowance is None else allowance
+    found = list(_pair_hits(value, _WORDS, False, allowance))
+    hits = [hit for _, _, hit in found]
+    if allowance.spent:
+        allowance.cut += 1
+        return None, hits
+    if not found:
+        return value, hits
+    return _without(value, [(start, end) for start, end, _ in found]), hits
+
+
+def _pair_hits(
+    raw: bytes, searches: tuple[Search, ...], query: bool, allowance: Allowance
+) -> Iterator[tuple[int, int, PairHit]]:
+    """(start, end, hit) of each identifying pair of a Cookie value or query string, in order,
+    while the request's `allowance` lasts; `allowance.spent` says whether it ran out here.
+
+    Each pair holding a marker word costs one pair; its name, if the marker is in it, costs its
+    bytes, is percent-decoded in a query, and is classified; a hit costs one hit."""
+    allowance.spent = False
+    low = raw.lower()
+    for start, end, first in _marked(low, searches, query):
         equals = low.find(b"=", start, end)
-        if first >= (end if equals < 0 else equals):
+        stop = end if equals < 0 else equals
+        allowance.pairs -= 1
+        if allowance.pairs < 0:
+            break
+        if first >= stop:
             continue  # the marker is in the value
-        name = value[start : end if equals < 0 else equals].strip()
+        name = raw[start:stop]
         allowance.size -= len(name)
         if allowance.size < 0:
-            allowance.cut += 1
-            return None, hits
-        hit = _classify(name)
-        if hit is None:
-            continue
-        if allowance.hits <= 0:
-            allowance.cut += 1
-            return None, hits
-        allowance.hits -= 1
-        hits.append(hit)
-        removed.append((start, end))
-    if not removed:
-        return value, hits
-    return _without(value, removed), hits
+            break
+        if query and (b"%" in name or b"+" in name):
+            name = unquote_to_bytes(name.replace(b"+", b" "))
+            if not suspicious(name):
+                continue
+        hit = _classify(name.strip())
+        if hit is not None:
+            allowance.hits -= 1
+            if allowance.hits < 0:
+                break
+            yield start, end, hit
+    else:
+        return  # every marked pair examined
+    allowance.spent = True
 
 
 def _without(value: bytes, removed: list[tuple[int, int]]) -> bytes | None:
@@ -249,31 +267,6 @@ def query_hits(query: bytes, allowance: Allowance | None = None) -> list[PairHit
     """Identifying parameter names in a raw query string (reported, never removed), while the
     request's `allowance` lasts. Only parameters whose name holds a marker word or a `%` are
     parsed, and a name is percent-decoded only then."""
-    if allowance is None:
-        allowance = Allowance()
-    hits: list[PairHit] = []
-    low = query.lower()
+    allowance = Allowance() if allowance is None else allowance
     searches = (*_WORDS, _ESCAPED_NAME) if b"%" in query else _WORDS
-    for start, end, first in _marked(low, searches, query=True):
-        if allowance.pairs <= 0:
-            break
-        allowance.pairs -= 1
-        equals = low.find(b"=", start, end)
-        if first >= (end if equals < 0 else equals):
-            continue  # the marker is in the value
-        name = query[start : end if equals < 0 else equals]
-        allowance.size -= len(name)
-        if allowance.size < 0:
-            break
-        if b"%" in name or b"+" in name:
-            name = unquote_to_bytes(name.replace(b"+", b" "))
-            if not suspicious(name):
-                continue
-        hit = _classify(name.strip())
-        if hit is None:
-            continue
-        if allowance.hits <= 0:
-            break
-        allowance.hits -= 1
-        hits.append(hit)
-    return hits
+    return [hit for _, _, hit in _pair_hits(query, searches, True, allowance)]
