@@ -185,8 +185,12 @@ class PrivacyGuard:
         if (
             scope_type not in _INSPECTED
             or not self._ready
-            or (scope["path"] == self._metrics_path and scope_type == "http")
             or SCOPE_KEY in scope
+            or (
+                self._metrics_path is not None
+                and scope_type == "http"
+                and _route(scope) == self._metrics_path
+            )
         ):
             await self._elsewhere(scope, receive, send)
             return
@@ -199,6 +203,10 @@ class PrivacyGuard:
             # The clean path: one set lookup per line, and the marker test for a Cookie line.
             # Anything that is not plainly harmless sends the whole request through `_inspect`.
             headers = scope["headers"]
+            if type(headers) is not list and type(headers) is not tuple:
+                # Any other iterable the ASGI spec allows: read once, into a list to index.
+                scope = {**scope, "headers": list(headers)}
+                headers = scope["headers"]
             lines = iter(headers)
             for line in lines:
                 if line[0] in harmless or (
@@ -233,7 +241,11 @@ class PrivacyGuard:
             self._record(scope_type, scope, found)
         if sampled:
             self._observe(time.perf_counter() - started)
-        if scope["path"] == self._check_path and scope_type == "http":
+        if (
+            self._check_path is not None
+            and scope_type == "http"
+            and _route(scope) == self._check_path
+        ):
             await self._serve_check(scope, send)
             return
         await self.app(scope, receive, send)
@@ -454,7 +466,7 @@ class PrivacyGuard:
         `/billing-admin`.
         """
         client = scope.get("client")
-        path = scope.get("path", "")
+        path = _route(scope)
         if "/." in path and {".", ".."} & set(path.split("/")):
             return False  # `/billing/../admin` is not under `/billing` once an app collapses it
         if not client or not any(
@@ -588,10 +600,23 @@ class PrivacyGuard:
         config = self.config
         if not self._scan_off:
             phone.warm()
+        logger = self._events.logger
         serving = False
         if config.metrics_port is not None:
-            serving = start_listener(config.metrics_host, config.metrics_port, self._registry)
-        logger = self._events.logger
+            try:
+                serving = start_listener(config.metrics_host, config.metrics_port, self._registry)
+            except OSError as exc:
+                # Asked for a listener it cannot have (an address of another host, a port it
+                # may not bind): a configuration error, found only now. Refuse, as for any other.
+                self._ready = False
+                self._refusal = (
+                    f"PRIVACY_GUARD_METRICS_HOST={config.metrics_host} with "
+                    f"PRIVACY_GUARD_METRICS_PORT={config.metrics_port}: cannot listen there "
+                    f"({exc.strerror or type(exc).__name__}); give an address of this host and "
+                    "a port this process may bind"
+                )
+                logger.error(EVENT_CONFIG, error=self._refusal)
+                return
         logger.info(
             EVENT_STARTED,
             version=__version__,
@@ -627,20 +652,23 @@ class PrivacyGuard:
             )
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Start before the app does, or fail the server's start-up with the refusal's reason."""
+        message = await receive()
+        starting = message["type"] == "lifespan.startup"
+        if starting and self._refusal is None:
+            self._start()  # sets the refusal if its listener cannot start, and logs it
+        elif starting:
+            self._events.logger.error(EVENT_CONFIG, error=self._refusal)
         if self._refusal is not None:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._events.logger.error(EVENT_CONFIG, error=self._refusal)
+            if starting:
                 await send({"type": "lifespan.startup.failed", "message": self._refusal})
             return
+        first: list[Message] = [message]
 
-        async def receive_and_start() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                self._start()
-            return message
+        async def receive_after_first() -> Message:
+            return first.pop() if first else await receive()
 
-        await self.app(scope, receive_and_start, send)
+        await self.app(scope, receive_after_first, send)
 
     async def _serve_check(self, scope: Scope, send: Send) -> None:
         if scope.get("method", "GET") not in ("GET", "HEAD"):
@@ -696,6 +724,20 @@ class PrivacyGuard:
 # The guard's own `__call__`, as defined here: tools that patch middleware classes (sentry-sdk)
 # replace the attribute, not this code object, which `_start` looks for on the stack.
 _GUARD_CALL = PrivacyGuard.__call__.__code__
+
+
+def _route(scope: Scope) -> str:
+    """The path the app routes on: `path` without the server's `root_path`.
+
+    ASGI servers put a mount prefix (`--root-path /api`) in both keys, or (older ones) in
+    `root_path` alone; frameworks route on what is left, as this does. So a configured path
+    means what the app's own routes mean, mounted or not.
+    """
+    path: str = scope.get("path", "")
+    root = scope.get("root_path")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", ""):
+        return path[len(root) :]
+    return path
 
 
 def _replay(plan: _Plan, scope: Scope, marked: bool) -> _Inspection | None:

@@ -111,3 +111,48 @@ def test_two_workers_share_one_listener_and_one_exact_count(tmp_path) -> None:
     assert text.count("privacy_guard_info{") == 1, "one host reports its info once"
     result = _promtool_check(text.encode())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+_WORKER = """
+import os, sys
+from guard import GuardConfig, PrivacyGuard
+PrivacyGuard(lambda *a: None, config=GuardConfig(mode=sys.argv[1]))
+print(os.getpid())
+"""
+
+
+def _worker(mode: str, env: dict[str, str]) -> int:
+    """A worker that builds a guard in `mode` (its gauges written to the directory), then exits."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER, mode], env=env, capture_output=True, timeout=60, check=True
+    )
+    return int(done.stdout)
+
+
+def test_a_reloaded_worker_reports_its_new_mode_only(tmp_path, monkeypatch) -> None:
+    """gunicorn's reload replaces workers; its child_exit hook marks each old one dead. The old
+    worker's mode must then leave the exposition, or PrivacyGuardReportMode never clears and
+    the dashboard counts the host twice (the gauges were aggregated with max, which outlives
+    mark_process_dead)."""
+    from prometheus_client import multiprocess
+
+    multiproc = tmp_path / "metrics"
+    multiproc.mkdir()
+    env = clean_env(PROMETHEUS_MULTIPROC_DIR=str(multiproc))
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc))
+
+    def modes() -> set[str]:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return {
+            sample.labels["mode"]
+            for family in registry.collect()
+            if family.name == "privacy_guard_info"
+            for sample in family.samples
+        }
+
+    old = _worker("report", env)
+    assert modes() == {"report"}
+    multiprocess.mark_process_dead(old)  # what the example's child_exit hook does
+    _worker("strip", env)
+    assert modes() == {"strip"}
