@@ -108,6 +108,8 @@ def _parse_har(data: bytes) -> list[Request]:
         raise InputError(
             "input starts with '{' but is not valid JSON (expected a HAR file)"
         ) from None
+    except RecursionError:
+        raise InputError("JSON input is nested too deeply to be a HAR file") from None
     except (KeyError, TypeError):
         raise InputError("JSON input is not a HAR file: it has no log.entries list") from None
     if not isinstance(entries, list):
@@ -144,8 +146,9 @@ def _har_value(header: dict[str, Any]) -> bytes:
 
 
 def _parse_http(data: bytes) -> list[Request]:
-    """One or more raw HTTP/1.1 requests; a body is skipped by its Content-Length."""
-    requests = []
+    """One or more raw HTTP/1.1 requests; a body is skipped by its Content-Length or its chunked
+    framing (a body with neither is taken for the next request, and refused if it is none)."""
+    requests: list[Request] = []
     rows = data.split(b"\n")
     index = 0
     while index < len(rows):
@@ -157,6 +160,7 @@ def _parse_http(data: bytes) -> list[Request]:
         if match is None:
             raise InputError(
                 f"line {index + 1}: expected a request line such as `GET /path HTTP/1.1`"
+                + (" (the previous request's body, without Content-Length?)" if requests else "")
             )
         index += 1
         lines: list[Line] = []
@@ -169,13 +173,12 @@ def _parse_http(data: bytes) -> list[Request]:
                 lines.append(_header_line(row, index + 1))
             index += 1
         index += 1  # the blank line ending the header section
+        coding = b",".join(ln.value for ln in lines if ln.name == b"transfer-encoding")
         length = next((ln.value for ln in lines if ln.name == b"content-length"), b"0").strip()
-        if length.isdigit() and int(length):
-            # Skip the body: count its bytes across the rows it spans.
-            remaining = int(length)
-            while remaining > 0 and index < len(rows):
-                remaining -= len(rows[index]) + 1
-                index += 1
+        if b"chunked" in coding.lower():
+            index = _skip_chunks(rows, index)
+        elif length.isdigit() and len(length) <= 12 and int(length):
+            index = _skip_bytes(rows, index, int(length))
         requests.append(
             Request(
                 f"request at line {start + 1}",
@@ -185,6 +188,33 @@ def _parse_http(data: bytes) -> list[Request]:
             )
         )
     return requests
+
+
+def _skip_bytes(rows: list[bytes], index: int, count: int) -> int:
+    """The row after `count` bytes of body from `rows[index]` (each row had a newline)."""
+    while count > 0 and index < len(rows):
+        count -= len(rows[index]) + 1
+        index += 1
+    return index
+
+
+def _skip_chunks(rows: list[bytes], index: int) -> int:
+    """The row after a chunked body and its trailer section (RFC 9112 §7.1)."""
+    while index < len(rows):
+        size = rows[index].split(b";", 1)[0].strip()
+        index += 1
+        try:
+            count = int(size, 16) if 0 < len(size) <= 16 else -1
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise InputError(f"line {index}: expected a chunk size in a chunked request body")
+        if count == 0:
+            while index < len(rows) and rows[index].rstrip(b"\r"):
+                index += 1  # trailer fields
+            return index + 1
+        index = _skip_bytes(rows, index, count)  # the chunk; its row's end is the CRLF
+    return index
 
 
 def _parse_lines(data: bytes) -> list[Request]:

@@ -201,9 +201,13 @@ Try (all numbers are fictional):
 
 
 def _demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PRIVACY_GUARD_METRICS_PATH", "/metrics")
-    GuardConfig.from_env()
-    print(DEMO_CURLS.format(host=args.host, port=args.port), flush=True)
+    if GuardConfig.from_env().metrics:  # with PRIVACY_GUARD_METRICS=false, a path is an error
+        os.environ.setdefault("PRIVACY_GUARD_METRICS_PATH", "/metrics")
+    config = GuardConfig.from_env()
+    curls = DEMO_CURLS.format(host=args.host, port=args.port)
+    if config.metrics_path != "/metrics":
+        curls = "\n".join(line for line in curls.split("\n") if "/metrics" not in line)
+    print(curls, flush=True)
     return _serve(args, "guard.demo:app")
 
 
@@ -219,6 +223,13 @@ def _address(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an IP address (e.g. 192.0.2.1 or 2001:db8::1)"
         ) from None
+
+
+def _port(text: str) -> int:
+    """`--port`: 1-65535. uvicorn would bind 99999 as 34463 (it wraps), or 0 as any port."""
+    if text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -483,7 +494,7 @@ def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> No
     server = parser.add_argument_group("server (uvicorn)")
     server.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     server.add_argument(
-        "--port", type=int, default=default_port, help=f"port (default: {default_port})"
+        "--port", type=_port, default=default_port, help=f"port (default: {default_port})"
     )
     server.add_argument(
         "--workers",
@@ -719,6 +730,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CLEAN
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.command not in ("check", "scan-logs"):
+            raise
+        # 1 means "identifiers found": a failure must not look like a result. Its message
+        # could quote what was read, so only its type is shown.
+        print(
+            f"privacy-guard {args.command}: internal error ({type(exc).__name__}); "
+            "the input was not fully checked",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def _parse(name: str, raw: str) -> Any:
     if name == "metrics_port":
         if not text:
             return None
-        if not (text.isascii() and text.isdigit()):
+        if not (text.isascii() and text.isdigit()) or len(text) > 5:
             raise ConfigError(_variable(name), "not a port number", "an integer 1-65535 or empty")
         return int(text)
     if name in ("default_region", "metrics_path", "check_path"):
@@ -360,8 +360,10 @@ def _networks(value: object) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
 def _host(value: object) -> str:
     if isinstance(value, str):
         text = value.strip()
+        if text[:1] == "[" and text[-1:] == "]":  # an IPv6 literal as a URL writes it
+            text = text[1:-1]
         try:
-            return str(ipaddress.ip_address(text.strip("[]")))
+            return str(ipaddress.ip_address(text))
         except ValueError:
             if _HOST.fullmatch(text) and not re.fullmatch(r"[0-9.]+", text):
                 return text

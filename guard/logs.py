@@ -106,6 +106,9 @@ _NUMBER = re.compile(
     """,
     re.VERBOSE,
 )
+# An escape whose two characters are digits (`%20`, `%26`, `%40`): a run read from its first digit
+# (`%2061491570006` gives `2061491570006`) must be read after it as well.
+_DIGIT_ESCAPE = re.compile(rf"(?={_ESCAPED_DELIMITER})%[0-9][0-9]")
 _BEFORE = re.compile(
     r"""
     (?:(?:\+|%2[Bb]|[Tt][Ee][Ll]:(?:\+|%2[Bb])?)?(?:[0-9]{1,3}[ -]?)?\([0-9]{1,5}\)[ -]?
@@ -267,6 +270,10 @@ class Redactor:
                 continue
             candidate = text[start:end]
             kind = self._check(candidate)
+            if kind is None and start and _DIGIT_ESCAPE.match(text, start - 1, start + 2):
+                start += 2  # the run began inside an escape: `/call%2061491570006`
+                candidate = text[start:end]
+                kind = self._check(candidate)
             if kind is not None:
                 found.append(Match(start, end, kind, "value", None))
             elif " " in candidate:

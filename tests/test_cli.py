@@ -23,7 +23,7 @@ import structlog
 from conftest import RecordingApp, call, http_scope
 from support import BIN
 
-from guard import GuardConfig, PrivacyGuard
+from guard import GuardConfig, PrivacyGuard, cli
 from guard.captures import parse_requests
 from guard.catalog import CATALOG
 from guard.cli import (
@@ -341,6 +341,95 @@ def test_check_refuses_a_client_that_is_not_an_address(
         main(["check", "--client", client, str(DATA / "headers.txt")])
     assert exited.value.code == 2
     assert "is not an IP address" in capsys.readouterr().err
+
+
+def test_check_skips_a_chunked_body(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    capture = tmp_path / "chunked.txt"
+    capture.write_bytes(
+        b"POST /upload HTTP/1.1\r\nHost: shop.example\r\nTransfer-Encoding: chunked\r\n"
+        b"X-Msisdn: 447700900123\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n7\r\nGET / H\r\n0\r\nX-Trailer: 1\r\n\r\n"
+        b"GET /next HTTP/1.1\r\nHost: shop.example\r\nX-Up-Calling-Line-Id: 447700900456\r\n\r\n"
+    )
+
+    code, report = check_json(capsys, str(capture))
+
+    assert code == 1
+    found = [[f["name"] for f in r["findings"]] for r in report["requests"]]
+    assert found == [["x-msisdn"], ["x-up-calling-line-id"]]
+
+
+@pytest.mark.parametrize(
+    ("capture", "message"),
+    [
+        (
+            b"POST / HTTP/1.1\r\nX-Msisdn: 447700900123\r\n\r\nbody without a length\r\n",
+            "the previous request's body, without Content-Length?",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n",
+            "expected a chunk size",
+        ),
+        (b'{"log": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    ],
+    ids=["unframed-body", "bad-chunk-size", "deep-json"],
+)
+def test_check_refuses_what_it_cannot_frame(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, capture: bytes, message: str
+) -> None:
+    path = tmp_path / "capture"
+    path.write_bytes(capture)
+
+    code, _, err = run_cli(capsys, "check", str(path))
+
+    assert code == 2, err
+    assert message in err
+    assert_no_identifier(err)
+
+
+def test_an_internal_error_exits_2_without_its_message(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("could not parse 447700900123")  # a message that quotes the input
+
+    monkeypatch.setattr(cli, "parse_requests", broken)
+
+    code, out, err = run_cli(capsys, "check", str(DATA / "headers.txt"))
+
+    assert code == 2, "1 would read as identifiers found"
+    assert "internal error (ValueError)" in err
+    assert_no_identifier(out + err)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1", "9" * 5000])
+def test_run_and_demo_refuse_a_port_out_of_range(
+    capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    for argv in (["run", "guard.demo:app", "--port", port], ["demo", "--port", port]):
+        with pytest.raises(SystemExit) as exited:  # argparse's usage error
+            main(argv)
+        assert exited.value.code == 2
+        assert "is not a port number (1-65535)" in capsys.readouterr().err
+
+
+def test_demo_with_metrics_off_serves_without_a_metrics_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[str | None] = []
+    monkeypatch.setenv("PRIVACY_GUARD_METRICS", "false")
+    monkeypatch.delenv("PRIVACY_GUARD_METRICS_PATH", raising=False)
+    monkeypatch.setattr(
+        cli,
+        "_serve",
+        lambda args, app: served.append(os.environ.get("PRIVACY_GUARD_METRICS_PATH")) or 0,
+    )
+
+    code, out, err = run_cli(capsys, "demo")
+
+    assert (code, served) == (0, [None]), err
+    assert "/metrics" not in out
+    assert "x-up-calling-line-id" in out
 
 
 # --- scan-logs ------------------------------------------------------------------------------------

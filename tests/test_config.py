@@ -97,6 +97,8 @@ BAD_ENV = [
     ("METRICS_PORT", "-1"),
     ("METRICS_PORT", "http"),
     ("METRICS_PORT", "9464.0"),
+    ("METRICS_PORT", "9" * 5000),  # past Python's int() digit limit: still the port's error
+    ("METRICS_PORT", "000009464"),
     ("METRICS_HOST", "not a host"),
     ("METRICS_HOST", "http://127.0.0.1"),
     ("METRICS_HOST", "127.0.0.1:9464"),

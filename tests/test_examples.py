@@ -395,7 +395,8 @@ def test_gunicorn_workers_share_one_metrics_scrape(tmp_path: Path) -> None:
     argv = [
         str(BIN / "gunicorn"),
         *("--config", "gunicorn/gunicorn.conf.py", "--workers", str(GUNICORN_WORKERS)),
-        *("--bind", f"127.0.0.1:{port}", *NO_CONTROL_SOCKET, "starlette_app:app"),
+        *("--bind", f"127.0.0.1:{port}", *NO_CONTROL_SOCKET, "--access-logfile", "-"),
+        "starlette_app:app",
     ]
     env = clean_env(PROMETHEUS_MULTIPROC_DIR=str(multiproc))  # the config sets METRICS_PATH
     with serve(argv, port=port, env=env, cwd=EXAMPLES, timeout=60) as server:
@@ -424,4 +425,8 @@ def test_gunicorn_workers_share_one_metrics_scrape(tmp_path: Path) -> None:
         wait_until(lambda: len(list(multiproc.glob("counter_*.db"))) > GUNICORN_WORKERS, server)
         for _ in range(4):
             assert flagged_total(server.url) == (sent, sent)
+        # The access log keeps the query string: the config's worker hook redacts it.
+        with httpx.Client(base_url=server.url, timeout=20) as http:
+            assert http.get("/", params={"msisdn": "61491570006"}).status_code == 200
+        wait_until(lambda: "GET /?msisdn=[msisdn] HTTP/1.1" in server.output(), server)
     check_quiet(server)

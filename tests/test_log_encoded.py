@@ -63,6 +63,10 @@ SHAPES = [
     ("GET /cb?next=%2Fpay%3Fto%3D61491570011 HTTP/1.1", "61491570011", "msisdn"),
     ("GET /cb?next=%2Fpay%3Fmsisdn%3D447700900123 HTTP/1.1", UK, "msisdn"),
     ("lookup msisdn%3D61491570012 failed", "61491570012", "msisdn"),
+    # in a path, right after an escape whose two characters are digits (%20, %28, %40)
+    ("GET /sms/call%2061491570013 HTTP/1.1", "61491570013", "msisdn"),
+    ("GET /u/%4061491570014 HTTP/1.1", "61491570014", "msisdn"),
+    ("GET /c/a%2861491570015%29 HTTP/1.1", "61491570015", "msisdn"),
     ("query=ms%69sdn=447700900123&a=1", UK, "msisdn"),  # logfmt: the query is a value
     # F3 — (name, value) pairs written as text
     ("headers [('x-uidh', 'T0RBd01EQXdNREF3')]", UIDH, "subscriber_token"),
@@ -257,7 +261,7 @@ def test_filter_text(
     gone(second, secret, kind)
 
 
-@pytest.mark.parametrize(("text", "secret", "kind"), SHAPES[:19], ids=SHAPE_IDS[:19])
+@pytest.mark.parametrize(("text", "secret", "kind"), SHAPES[:22], ids=SHAPE_IDS[:22])
 def test_filter_uvicorn_access_record(text: str, secret: str, kind: str) -> None:
     method, target, _ = text.split(" ") if text.startswith("GET ") else ("GET", text, "")
     rec = logging.LogRecord(

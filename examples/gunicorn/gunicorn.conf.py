@@ -36,6 +36,15 @@ def on_starting(server: Any) -> None:
     server.log.info("prometheus multiprocess directory: %s", directory)
 
 
+def post_worker_init(worker: Any) -> None:
+    # Redact what the worker logs, its access lines included: the request line keeps the query
+    # string, where a client or a link may have put a number (`/?msisdn=…`). Headers never reach
+    # a log line here: the guard removed them before the app ran.
+    from guard.logs import configure_logging
+
+    configure_logging()
+
+
 def child_exit(server: Any, worker: Any) -> None:
     # A dead worker's counters stay in the sums; its live gauges must not.
     from prometheus_client import multiprocess
