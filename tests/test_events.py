@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import structlog
 
 from guard.detect import Finding
-from guard.events import _MAX_KEYS, EVENT_FOUND, EVENT_SUMMARY, Events
+from guard.events import _MAX_KEYS, EVENT_FOUND, EVENT_SUMMARY, Events, safe_path
 
 SCOPE = {"type": "http", "method": "GET", "path": "/"}
 MSISDN = Finding("x-msisdn", "msisdn", "removed", "catalog")
@@ -132,3 +133,22 @@ def test_a_new_interval_logs_first_occurrences_again_even_for_a_repeat() -> None
             events.flagged((MSISDN,), SCOPE)
     assert len([e for e in logs if e["event"] == EVENT_FOUND]) == 3
     assert [e["requests"] for e in logs if e["event"] == EVENT_SUMMARY] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/call/61491570006", "/call/#"),
+        ("/call/+61 491 570 006", "/call/#"),
+        ("/call/%2B61%20491%20570%20006", "/call/#"),
+        ("/call/1-201-555-0123", "/call/#"),
+        ("/call/1_201_555_0123", "/call/#"),
+        ("/call/61,491,570,006", "/call/#"),
+        ("/u/614/915/700/06", "/u/#"),
+        ("/u/614%2F915%2C700%2C06", "/u/#"),
+        ("/orders/12345/items/6", "/orders/12345/items/6"),  # five digits: an ordinary id
+        ("/a\x00b\x1b[31m/c", "/ab[31m/c"),
+    ],
+)
+def test_paths_in_events_mask_numbers_however_written(path: str, shown: str) -> None:
+    assert safe_path(path) == shown
