@@ -146,42 +146,41 @@ def _har_value(header: dict[str, Any]) -> bytes:
 
 
 def _parse_http(data: bytes) -> list[Request]:
-    """One or more raw HTTP/1.1 requests; a body is skipped by its Content-Length or its chunked
-    framing (a body with neither is taken for the next request, and refused if it is none)."""
+    """One or more raw HTTP/1.1 requests. A body is skipped by its Content-Length or its chunked
+    framing, counted in bytes; a body that runs past the input, is framed wrongly or is not framed
+    at all is an error, never a guess: a guess could skip the next request and call it clean."""
     requests: list[Request] = []
-    rows = data.split(b"\n")
-    index = 0
-    while index < len(rows):
-        if not rows[index].strip():
-            index += 1
+    rows = _Rows(data)
+    while not rows.done():
+        row = rows.next()
+        if not row.strip():
             continue
-        start = index
-        match = _REQUEST_LINE.match(rows[index])
+        start = rows.line
+        match = _REQUEST_LINE.match(row)
         if match is None:
             raise InputError(
-                f"line {index + 1}: expected a request line such as `GET /path HTTP/1.1`"
+                f"line {start}: expected a request line such as `GET /path HTTP/1.1`"
                 + (" (the previous request's body, without Content-Length?)" if requests else "")
             )
-        index += 1
         lines: list[Line] = []
-        while index < len(rows) and rows[index].rstrip(b"\r"):
-            row = rows[index].rstrip(b"\r")
+        while not rows.done():
+            row = rows.next()
+            if not row:
+                break  # the blank line ending the header section
             if row[:1] in (b" ", b"\t") and lines:  # obsolete line folding
                 last = lines[-1]
                 lines[-1] = last._replace(value=last.value + b" " + row.strip())
             else:
-                lines.append(_header_line(row, index + 1))
-            index += 1
-        index += 1  # the blank line ending the header section
+                lines.append(_header_line(row, rows.line))
         coding = b",".join(ln.value for ln in lines if ln.name == b"transfer-encoding")
         length = next((ln.value for ln in lines if ln.name == b"content-length"), b"0").strip()
         if b"chunked" in coding.lower():
-            index = _skip_chunks(rows, index)
-        elif length.isdigit() and len(length) <= 12 and int(length):
-            index = _skip_bytes(rows, index, int(length))
+            _skip_chunks(rows)
+        elif length.isdigit() and len(length) <= 12:
+            rows.skip(int(length), "the body (by its Content-Length)")
         requests.append(
             Request(
-                f"request at line {start + 1}",
+                f"request at line {start}",
                 match.group(1).decode("ascii"),
                 match.group(2).decode("latin-1"),
                 lines,
@@ -190,31 +189,52 @@ def _parse_http(data: bytes) -> list[Request]:
     return requests
 
 
-def _skip_bytes(rows: list[bytes], index: int, count: int) -> int:
-    """The row after `count` bytes of body from `rows[index]` (each row had a newline)."""
-    while count > 0 and index < len(rows):
-        count -= len(rows[index]) + 1
-        index += 1
-    return index
+class _Rows:
+    """A cursor over a raw capture, by line or by a count of bytes, that keeps the line number."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+        self.line = 0  # the number of the last line read
+
+    def done(self) -> bool:
+        return self.at >= len(self.data)
+
+    def next(self) -> bytes:
+        """The next line, without its line ending."""
+        end = self.data.find(b"\n", self.at)
+        end = len(self.data) if end < 0 else end
+        row = self.data[self.at : end]
+        self.at = end + 1
+        self.line += 1
+        return row[:-1] if row.endswith(b"\r") else row
+
+    def skip(self, count: int, what: str) -> None:
+        if self.at + count > len(self.data):
+            raise InputError(f"line {self.line + 1}: {what} runs past the end of the input")
+        self.line += self.data.count(b"\n", self.at, self.at + count)
+        self.at += count
 
 
-def _skip_chunks(rows: list[bytes], index: int) -> int:
-    """The row after a chunked body and its trailer section (RFC 9112 §7.1)."""
-    while index < len(rows):
-        size = rows[index].split(b";", 1)[0].strip()
-        index += 1
-        try:
-            count = int(size, 16) if 0 < len(size) <= 16 else -1
-        except ValueError:
-            count = -1
-        if count < 0:
-            raise InputError(f"line {index}: expected a chunk size in a chunked request body")
+def _skip_chunks(rows: _Rows) -> None:
+    """A chunked body and its trailer section (RFC 9112 §7.1), each chunk counted in bytes."""
+    while True:
+        if rows.done():
+            raise InputError(f"line {rows.line}: the chunked body ends before its last chunk")
+        size = rows.next().split(b";", 1)[0].strip()
+        if not (0 < len(size) <= 16 and all(c in b"0123456789abcdefABCDEF" for c in size)):
+            raise InputError(f"line {rows.line}: expected a chunk size in a chunked request body")
+        count = int(size, 16)
         if count == 0:
-            while index < len(rows) and rows[index].rstrip(b"\r"):
-                index += 1  # trailer fields
-            return index + 1
-        index = _skip_bytes(rows, index, count)  # the chunk; its row's end is the CRLF
-    return index
+            break
+        rows.skip(count, "a chunk")
+        if rows.next():
+            raise InputError(f"line {rows.line}: a chunk is longer than its size says")
+    while not rows.done():  # trailer fields, up to a blank line
+        row = rows.next()
+        if not row:
+            return
+        _header_line(row, rows.line)  # a trailer is a field line; anything else is an error
 
 
 def _parse_lines(data: bytes) -> list[Request]:

@@ -34,7 +34,11 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}")  # RFC 9110 field-name token
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]{0,255}")
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-.]{0,252}[A-Za-z0-9])?")
+# A DNS name: dot-separated labels of 1-63 letters, digits and inner hyphens, 253 at most.
+_HOST = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
+)
 
 
 class ConfigError(ValueError):

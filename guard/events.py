@@ -28,9 +28,10 @@ EVENT_REFUSED = "privacy_guard.request_refused"
 EVENT_CONFIG = "privacy_guard.config_error"
 EVENT_NOT_OUTERMOST = "privacy_guard.not_outermost"
 
-# Six or more digits, also split by one separator a number is written with (space, hyphen, dot,
-# underscore, comma, slash, or their escapes): over-masking an id in a log line costs nothing.
-_PATH_DIGITS = re.compile(r"(?:\+|%2[Bb])?[0-9](?:(?:[ .\-_,/]|%2[0CcFf])?[0-9]){5,}")
+# Six or more digits, also split by up to three characters a number is written with (spaces,
+# hyphens, dots, underscores, commas, slashes, plus signs, or any `%XX` escape): over-masking an id
+# in a log line costs nothing. The path is cut to 200 characters first.
+_PATH_DIGITS = re.compile(r"(?:\+|%2[Bb])?[0-9](?:(?:[ .\-_,/+]|%[0-9A-Fa-f]{2}){0,3}[0-9]){5,}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MAX_KEYS = 256  # distinct findings counted one by one per interval
 

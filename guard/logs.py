@@ -84,7 +84,8 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 
 # --- finding identifiers in text ----------------------------------------------------------------
 
-# A candidate number: 7+ digits with single spaces or hyphens between them. The pattern opens
+# A candidate number: 7+ digits with single spaces (or `%20`, as an access log re-encodes a path's
+# spaces) or hyphens between them. The pattern opens
 # with a digit so the regex engine only tries positions that hold one, and checks what precedes
 # that digit in lookbehinds: not the tail of a token (`ab61491570006`, `x_61491570006`) nor of a
 # dotted run (`1.61491570006`), except after a `%XX` escape (below). Possessive repeats take the
@@ -101,7 +102,7 @@ _NUMBER = re.compile(
     [0-9]
     (?:(?<={_ESCAPED_DELIMITER}[0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
     (?![0-9]{{3}}-[01][0-9]-[0-3][0-9](?![0-9]))
-    (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9])[0-9]){{6,}}+
+    (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9])[0-9]|%20[0-9]){{6,}}+
     (?![0-9A-Za-z_]|[.][0-9])
     """,
     re.VERBOSE,
@@ -117,7 +118,7 @@ _BEFORE = re.compile(
     """,
     re.VERBOSE,
 )
-_GROUP = re.compile(r"[^ ]+")
+_GROUP = re.compile(r"(?: |%20)*((?:(?!%20)[^ ])+)")  # a run's groups, between spaces or `%20`
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 _PLUS = re.compile(r"%2[Bb]")
 _UNBRACKET = str.maketrans("", "", "()")
@@ -276,7 +277,7 @@ class Redactor:
                 kind = self._check(candidate)
             if kind is not None:
                 found.append(Match(start, end, kind, "value", None))
-            elif " " in candidate:
+            elif " " in candidate or "%20" in candidate:
                 self._sub_runs(text, start, end, found)
         if keyed and len(found) > len(keyed):
             found.sort()
@@ -437,7 +438,7 @@ class Redactor:
         if len(candidate) < 10 and self.region is None and candidate[0].isdigit():
             return None  # bare and under 10 digits: only a national number could be that short
         if "%" in candidate:
-            candidate = _PLUS.sub("+", candidate)
+            candidate = _PLUS.sub("+", candidate).replace("%20", " ")
         if "(" in candidate:
             # `+44 (0)20 …`: the bracketed 0 is the trunk prefix, dropped when dialled abroad.
             candidate = candidate.replace("(0)", "").translate(_UNBRACKET)
@@ -448,7 +449,7 @@ class Redactor:
     def _sub_runs(self, text: str, start: int, end: int, found: list[Match]) -> None:
         """A run of space-separated groups that is no identifier as a whole may hold one:
         `status 3 61491570006` is one run. Try its contiguous groups, longest first."""
-        groups = [g.span() for g in _GROUP.finditer(text, start, end)]
+        groups = [g.span(1) for g in _GROUP.finditer(text, start, end)]
         count = len(groups)
         sizes: Iterable[int] = range(count - 1, 0, -1) if count <= _MAX_GROUPS else (1,)
         taken: list[tuple[int, int]] = []

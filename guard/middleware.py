@@ -605,15 +605,16 @@ class PrivacyGuard:
         if config.metrics_port is not None:
             try:
                 serving = start_listener(config.metrics_host, config.metrics_port, self._registry)
-            except OSError as exc:
-                # Asked for a listener it cannot have (an address of another host, a port it
-                # may not bind): a configuration error, found only now. Refuse, as for any other.
+            except (OSError, ValueError) as exc:
+                # Asked for a listener it cannot have (an address of another host, a name that
+                # does not resolve, a port it may not bind): a configuration error, found only
+                # now. Refuse, as for any other. (A name IDNA cannot encode is a ValueError.)
                 self._ready = False
                 self._refusal = (
                     f"PRIVACY_GUARD_METRICS_HOST={config.metrics_host} with "
                     f"PRIVACY_GUARD_METRICS_PORT={config.metrics_port}: cannot listen there "
-                    f"({exc.strerror or type(exc).__name__}); give an address of this host and "
-                    "a port this process may bind"
+                    f"({getattr(exc, 'strerror', None) or type(exc).__name__}); give an "
+                    "address of this host and a port this process may bind"
                 )
                 logger.error(EVENT_CONFIG, error=self._refusal)
                 return

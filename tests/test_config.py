@@ -55,6 +55,7 @@ GOOD_ENV = [
     ("METRICS_HOST", "127.0.0.1", "metrics_host", "127.0.0.1"),
     ("METRICS_HOST", "0.0.0.0", "metrics_host", "0.0.0.0"),
     ("METRICS_HOST", "::1", "metrics_host", "::1"),
+    ("METRICS_HOST", "[::1]", "metrics_host", "::1"),  # as a URL writes it
     ("METRICS_HOST", "localhost", "metrics_host", "localhost"),
     ("METRICS_HOST", "metrics.internal.example", "metrics_host", "metrics.internal.example"),
     ("LOG_LEVEL", "debug", "log_level", "debug"),
@@ -102,6 +103,10 @@ BAD_ENV = [
     ("METRICS_HOST", "not a host"),
     ("METRICS_HOST", "http://127.0.0.1"),
     ("METRICS_HOST", "127.0.0.1:9464"),
+    ("METRICS_HOST", "a..b"),  # an empty label: no resolver can take it
+    ("METRICS_HOST", "x" * 64 + ".example"),  # a label over 63 characters
+    ("METRICS_HOST", "[::1"),
+    ("METRICS_HOST", "::1]"),
     ("LOG_LEVEL", "trace"),
     ("LOG_LEVEL", "verbose"),
     ("LOG_FORMAT", "text"),

@@ -146,6 +146,10 @@ def test_a_new_interval_logs_first_occurrences_again_even_for_a_repeat() -> None
         ("/call/61,491,570,006", "/call/#"),
         ("/u/614/915/700/06", "/u/#"),
         ("/u/614%2F915%2C700%2C06", "/u/#"),
+        ("/u/61, 491, 570, 006", "/u/#"),
+        ("/u/61 - 491 - 570 - 006", "/u/#"),
+        ("/u/61%2D491%2E570%5F006", "/u/#"),
+        ("/u/+61+491+570+006", "/u/#"),
         ("/orders/12345/items/6", "/orders/12345/items/6"),  # five digits: an ordinary id
         ("/a\x00b\x1b[31m/c", "/ab[31m/c"),
     ],

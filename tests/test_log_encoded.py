@@ -67,6 +67,9 @@ SHAPES = [
     ("GET /sms/call%2061491570013 HTTP/1.1", "61491570013", "msisdn"),
     ("GET /u/%4061491570014 HTTP/1.1", "61491570014", "msisdn"),
     ("GET /c/a%2861491570015%29 HTTP/1.1", "61491570015", "msisdn"),
+    # a path's spaces, as an access log re-encodes them
+    ("GET /search/61%20491%20570%20016 HTTP/1.1", "61%20491%20570%20016", "msisdn"),
+    ("GET /s/status%203%2061491570017 HTTP/1.1", "61491570017", "msisdn"),
     ("query=ms%69sdn=447700900123&a=1", UK, "msisdn"),  # logfmt: the query is a value
     # F3 — (name, value) pairs written as text
     ("headers [('x-uidh', 'T0RBd01EQXdNREF3')]", UIDH, "subscriber_token"),
@@ -261,7 +264,7 @@ def test_filter_text(
     gone(second, secret, kind)
 
 
-@pytest.mark.parametrize(("text", "secret", "kind"), SHAPES[:22], ids=SHAPE_IDS[:22])
+@pytest.mark.parametrize(("text", "secret", "kind"), SHAPES[:24], ids=SHAPE_IDS[:24])
 def test_filter_uvicorn_access_record(text: str, secret: str, kind: str) -> None:
     method, target, _ = text.split(" ") if text.startswith("GET ") else ("GET", text, "")
     rec = logging.LogRecord(

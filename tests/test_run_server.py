@@ -82,6 +82,7 @@ DIGITS = [
     "61491570013",
     "61491570014",
     "61491570015",
+    "61491570016",
 ]
 
 
@@ -114,6 +115,7 @@ def test_nothing_the_server_writes_holds_an_identifier(
             failed = client.get("/boom?to=%2B61491570008", headers=CARRIER)
             encoded = client.get(ENCODED)
             client.get("/u/%4061491570015")  # a number in the path, after an escape of digits
+            client.get("/search/61 491 570 016")  # spaces in the path: logged as %20
             healthy = client.get("/health")
         statuses = (paid.status_code, failed.status_code, encoded.status_code, healthy.status_code)
         assert statuses == (200, 500, 200, 200)
@@ -126,6 +128,7 @@ def test_nothing_the_server_writes_holds_an_identifier(
     assert "cannot bill to=[msisdn]" in output
     assert f"GET {ENCODED_REDACTED} HTTP/1.1" in output
     assert "GET /u/%40[msisdn] HTTP/1.1" in output
+    assert "GET /search/[msisdn] HTTP/1.1" in output
     assert "privacy_guard.identifiers_found" in output
     if mode == "report":
         # The guard let the headers through: the app logged them, and the logs hid them.

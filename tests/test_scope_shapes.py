@@ -184,18 +184,25 @@ def test_trusted_paths_are_route_paths_too(registry: CollectorRegistry) -> None:
 # --- a metrics listener that cannot start ------------------------------------------------------
 
 
-def _failing_config() -> dict[str, Any]:
-    # 192.0.2.1 (TEST-NET-1) is never an address of this host: bind fails with EADDRNOTAVAIL.
-    return {"metrics_host": "192.0.2.1", "metrics_port": 9}
+# 192.0.2.1 (TEST-NET-1) is never an address of this host: bind fails with EADDRNOTAVAIL.
+# A name under .invalid never resolves (RFC 6761).
+UNBINDABLE = ["192.0.2.1", "no-such-host.invalid"]
 
 
-def test_a_listener_that_cannot_start_fails_the_lifespan(registry: CollectorRegistry) -> None:
+def _failing_config(host: str = UNBINDABLE[0]) -> dict[str, Any]:
+    return {"metrics_host": host, "metrics_port": 9}
+
+
+@pytest.mark.parametrize("host", UNBINDABLE)
+def test_a_listener_that_cannot_start_fails_the_lifespan(
+    registry: CollectorRegistry, host: str
+) -> None:
     started: list[str] = []
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         started.append((await receive())["type"])
 
-    guard = PrivacyGuard(app, config=GuardConfig(**_failing_config()), registry=registry)
+    guard = PrivacyGuard(app, config=GuardConfig(**_failing_config(host)), registry=registry)
     with structlog.testing.capture_logs() as logs:
         sent = call(
             guard, {"type": "lifespan", "asgi": {"version": "3.0"}}, [{"type": "lifespan.startup"}]
@@ -203,7 +210,7 @@ def test_a_listener_that_cannot_start_fails_the_lifespan(registry: CollectorRegi
 
     assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
     message = sent[0]["message"]
-    assert "PRIVACY_GUARD_METRICS_HOST=192.0.2.1" in message
+    assert f"PRIVACY_GUARD_METRICS_HOST={host}" in message
     assert "PRIVACY_GUARD_METRICS_PORT=9" in message
     assert started == [], "the app started although the server will not serve"
     assert [e["event"] for e in logs].count(EVENT_CONFIG) == 1
