@@ -85,17 +85,17 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 # --- finding identifiers in text ----------------------------------------------------------------
 
 # A candidate number: 7+ digits with single spaces (or `%20`, as an access log re-encodes a path's
-# spaces) or hyphens between them. The pattern opens
-# with a digit so the regex engine only tries positions that hold one, and checks what precedes
-# that digit in lookbehinds: not the tail of a token (`ab61491570006`, `x_61491570006`) nor of a
-# dotted run (`1.61491570006`), except after a `%XX` escape (below). Possessive repeats take the
-# whole run or nothing, so a run that runs into a token (`61491570006x`, `…0006.5`) is skipped,
-# not shortened until it fits. A space-separated group that starts a clock time (`… 10:20`) ends
-# the run, and an ISO date (`2024-01-15`) is never one: a timestamp is not a phone number.
-# A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before the run is taken by `_BEFORE`.
-# A `%XX` escape of a character that is no letter, digit or `_` (`%20`, `%2B`, `%2C`, `%3D`, …)
-# ends a token as the character itself would: `to%3D61491570006`, `…%2C61491570007`. An escaped
-# letter (`%41`) does not: `%4161491570006` is `A61491570006`, a token.
+# spaces) or hyphens between them. The pattern opens with a digit so the regex engine only tries
+# positions that hold one, and checks what precedes that digit in lookbehinds: not the tail of a
+# token (`ab61491570006`, `x_61491570006`) nor of a dotted run (`1.61491570006`), except after a
+# `%XX` escape (below). Possessive repeats take the whole run or nothing, so a run that runs into a
+# token (`61491570006x`, `…0006.5`) is skipped, not shortened until it fits. A space-separated group
+# that starts a clock time (`… 10:20`) ends the run, and an ISO date (`2024-01-15`) is never one: a
+# timestamp is not a phone number. A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before the
+# run is taken by `_BEFORE`. A `%XX` escape of a character that is no letter, digit or `_` (`%20`,
+# `%2B`, `%2C`, `%3D`, …) ends a token as the character itself would: `to%3D61491570006`,
+# `…%2C61491570007`. An escaped letter (`%41`) does not: `%4161491570006` is `A61491570006`, a
+# token.
 _ESCAPED_DELIMITER = r"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])"
 _NUMBER = re.compile(
     rf"""
