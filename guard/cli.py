@@ -27,7 +27,7 @@ from starlette.types import ASGIApp
 
 from .captures import CheckFinding, InputError, Request, check_all, parse_requests, read_input
 from .catalog import CATALOG, CATALOG_VERSION, LOW_RISK
-from .config import ENV_PREFIX, ConfigError, GuardConfig
+from .config import ENV_PREFIX, ConfigError, GuardConfig, port_number
 from .droplists import SNIPPETS
 from .events import safe_path
 from .logs import Redactor, configure_logging, redact_text
@@ -227,9 +227,10 @@ def _address(text: str) -> str:
 
 def _port(text: str) -> int:
     """`--port`: 1-65535. uvicorn would bind 99999 as 34463 (it wraps), or 0 as any port."""
-    if text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    port = port_number(text)
+    if port is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import phonenumbers
 
 from .catalog import fold
 
-__all__ = ["ENV_PREFIX", "ConfigError", "GuardConfig"]
+__all__ = ["ENV_PREFIX", "ConfigError", "GuardConfig", "port_number"]
 
 ENV_PREFIX = "PRIVACY_GUARD_"
 
@@ -39,6 +39,14 @@ _HOST = re.compile(
     r"(?=.{1,253}\Z)(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)*"
     r"[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?"
 )
+
+
+def port_number(text: str) -> int | None:
+    """`text` as a TCP port, 1-65535, or None: ASCII digits only, never more than five of them
+    (`int()` would take `٩٤٦٤`, or raise on 5,000 digits)."""
+    if text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535:
+        return int(text)
+    return None
 
 
 class ConfigError(ValueError):
@@ -143,9 +151,10 @@ def _parse(name: str, raw: str) -> Any:
     if name == "metrics_port":
         if not text:
             return None
-        if not (text.isascii() and text.isdigit()) or len(text) > 5:
+        port = port_number(text)
+        if port is None:
             raise ConfigError(_variable(name), "not a port number", "an integer 1-65535 or empty")
-        return int(text)
+        return port
     if name in ("default_region", "metrics_path", "check_path"):
         return text or None
     if name in ("pseudonym_key", "pseudonym_key_previous"):
