@@ -14,6 +14,7 @@ import importlib
 import ipaddress
 import json
 import os
+import shutil
 import sys
 import tempfile
 import textwrap
@@ -149,15 +150,27 @@ def serve_app() -> ASGIApp:
 
 def _serve(args: argparse.Namespace, target: str, *, factory: bool = False) -> int:
     """Validate configuration and target, then hand over to uvicorn (reload off)."""
-    import uvicorn
-
     config = GuardConfig.from_env()  # a bad environment stops here, before any worker starts
     level = args.log_level or config.log_level
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    owned = None  # a metrics directory made here, removed when the server stops
     if args.workers > 1 and config.metrics and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several workers need shared metric files, or each scrape sees one worker's counts.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="privacy-guard-metrics-")
+        owned = tempfile.mkdtemp(prefix="privacy-guard-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned
+    try:
+        _start_uvicorn(args, target, factory=factory, level=level)
+    finally:
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)
+    return EXIT_CLEAN
+
+
+def _start_uvicorn(args: argparse.Namespace, target: str, *, factory: bool, level: str) -> None:
+    """Import the target once in this process, then run uvicorn until it stops."""
+    import uvicorn
+
     os.environ[TARGET_ENV] = target
     os.environ[APP_DIR_ENV] = os.path.abspath(args.app_dir)
     os.environ[FACTORY_ENV] = "1" if factory else "0"
@@ -181,7 +194,6 @@ def _serve(args: argparse.Namespace, target: str, *, factory: bool = False) -> i
         log_config=None,
         log_level=level,
     )
-    return EXIT_CLEAN
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -503,7 +515,7 @@ def _server_options(parser: argparse.ArgumentParser, *, default_port: int) -> No
         default=1,
         metavar="N",
         help="worker processes (default: 1); with more than one, metrics are shared through "
-        "PROMETHEUS_MULTIPROC_DIR (a temporary directory unless set)",
+        "PROMETHEUS_MULTIPROC_DIR (unless set, a temporary directory removed at exit)",
     )
     server.add_argument(
         "--proxy-headers",

@@ -65,8 +65,17 @@ class Server:
     def __post_init__(self) -> None:
         self.url = f"http://127.0.0.1:{self.port}"
 
+    final: str | None = field(default=None, init=False)  # the output, once the log is gone
+
     def output(self) -> str:
+        if self.final is not None:
+            return self.final
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def close(self) -> None:
+        """Keep the output in memory and remove the log file: a test run leaves no files."""
+        self.final = self.output()
+        self.log.unlink(missing_ok=True)
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> bool:
@@ -122,3 +131,4 @@ def serve(
         yield server
     finally:
         stop(process)
+        server.close()

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from support import clean_env, free_port, require_tool, serve
+from support import BIN, clean_env, free_port, require_tool, serve
 
 from guard import GuardConfig, PrivacyGuard
 from guard.metrics import exposition
@@ -111,6 +111,33 @@ def test_two_workers_share_one_listener_and_one_exact_count(tmp_path) -> None:
     assert text.count("privacy_guard_info{") == 1, "one host reports its info once"
     result = _promtool_check(text.encode())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_run_with_workers_shares_counts_and_removes_its_metrics_directory(tmp_path) -> None:
+    """`privacy-guard run --workers 2` makes a metrics directory when none is set; it must sum
+    both workers, and go when the server stops (a directory per restart would pile up)."""
+    port = free_port()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = clean_env(PRIVACY_GUARD_METRICS_PATH="/metrics", TMPDIR=str(scratch))
+    argv = [str(BIN / "privacy-guard"), "run", "guard.demo:app", "--port", str(port)]
+    sent = 24
+    with serve([*argv, "--workers", "2"], port=port, env=env) as server:
+        made = list(scratch.glob("privacy-guard-metrics-*"))
+        for _ in range(sent):
+            with httpx.Client(base_url=server.url) as client:
+                headers = {k.decode(): v.decode() for k, v in CARRIER}
+                assert client.get("/", headers=headers).status_code == 200
+        text = _scrape(f"{server.url}/metrics")
+        assert len({path.name for path in made[0].iterdir()}) > 1, "each worker writes files"
+
+    output = server.output()
+    assert output.count("Application startup complete") == 2, output
+    assert _value(text, 'privacy_guard_requests_total{result="flagged",type="http"}') == sent
+    assert len(made) == 1, made
+    assert not made[0].exists(), "the directory outlived the server"
+    assert list(scratch.iterdir()) == []
 
 
 _WORKER = """
