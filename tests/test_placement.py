@@ -129,13 +129,15 @@ def fastapi(seen: Seen) -> FastAPI:
 
 def list_guard_first(seen: Seen) -> ASGIApp:
     return starlette(
-        seen, [Middleware(PrivacyGuard, **guard_options()), Middleware(Recorder, seen.middleware)]
+        seen,
+        [Middleware(PrivacyGuard, **guard_options()), Middleware(Recorder, seen=seen.middleware)],
     )
 
 
 def list_recorder_first(seen: Seen) -> ASGIApp:
     return starlette(
-        seen, [Middleware(Recorder, seen.middleware), Middleware(PrivacyGuard, **guard_options())]
+        seen,
+        [Middleware(Recorder, seen=seen.middleware), Middleware(PrivacyGuard, **guard_options())],
     )
 
 
@@ -146,14 +148,14 @@ def list_guard_before_cors_gzip(seen: Seen) -> ASGIApp:
             Middleware(PrivacyGuard, **guard_options()),
             Middleware(CORSMiddleware, allow_origins=["https://shop.example"]),
             Middleware(GZipMiddleware),
-            Middleware(Recorder, seen.middleware),
+            Middleware(Recorder, seen=seen.middleware),
         ],
     )
 
 
 def add_recorder_then_guard(seen: Seen) -> ASGIApp:
     app = starlette(seen)
-    app.add_middleware(Recorder, seen.middleware)
+    app.add_middleware(Recorder, seen=seen.middleware)
     app.add_middleware(PrivacyGuard, **guard_options())  # added last: outermost
     return app
 
@@ -161,7 +163,7 @@ def add_recorder_then_guard(seen: Seen) -> ASGIApp:
 def add_guard_then_recorder(seen: Seen) -> ASGIApp:
     app = starlette(seen)
     app.add_middleware(PrivacyGuard, **guard_options())
-    app.add_middleware(Recorder, seen.middleware)  # added last: outermost, sees everything
+    app.add_middleware(Recorder, seen=seen.middleware)  # added last: outermost, sees everything
     return app
 
 
@@ -192,7 +194,7 @@ def fastapi_logger_then_add_guard(seen: Seen) -> ASGIApp:
 
 def fastapi_wrapped(seen: Seen) -> ASGIApp:
     api = fastapi(seen)
-    api.add_middleware(Recorder, seen.middleware)
+    api.add_middleware(Recorder, seen=seen.middleware)
     http_logger(seen, api)
     return PrivacyGuard(api, **guard_options())
 
