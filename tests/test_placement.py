@@ -349,8 +349,10 @@ SENTRY = [
 def test_sentry_event_holds_carrier_headers_only_when_guard_is_not_outermost(
     framework: str, placement: str, send_default_pii: bool, leaks: bool
 ) -> None:
-    fork = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=fork) as child:
+    # A fresh interpreter per case: sentry-sdk patches frameworks process-wide. (Not fork: the
+    # test process has threads, and a forked child can inherit a lock held by one of them.)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn) as child:
         sent = child.submit(sentry_events, framework, placement, send_default_pii).result(60)
     assert sent["status"] == 500
     assert len(sent["requests"]) == 1, "sentry captured no error event"
