@@ -1,10 +1,18 @@
-"""The declared dependency floors are the ones CI tests (`.ci/floors.txt`)."""
+"""Packaging: the declared dependency floors are the ones CI tests (`.ci/floors.txt`), and the
+wheel `pip install .` builds holds what the guard needs."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 _FLOOR = re.compile(r"^([A-Za-z0-9_.-]+)>=([0-9][0-9.]*)$")
@@ -42,3 +50,71 @@ def test_ci_tests_every_runtime_dependency_at_its_declared_floor() -> None:
     assert pinned.keys() == declared.keys()
     for name, floor in declared.items():
         assert _release(pinned[name]) == _release(floor), name
+
+
+_FROM_THE_WHEEL = """
+import asyncio, sys
+import guard
+from prometheus_client import CollectorRegistry
+from guard import GuardConfig, PrivacyGuard
+
+assert guard.__file__.startswith(sys.argv[1]), guard.__file__
+seen = []
+
+async def app(scope, receive, send):
+    seen.append([name for name, _ in scope["headers"]])
+
+async def main():
+    g = PrivacyGuard(app, config=GuardConfig(), registry=CollectorRegistry())
+    headers = [(b"x-up-calling-line-id", b"447700900123"), (b"x-contact", b"+61 491 570 006"),
+               (b"x-acme-data", b"505010000000042"), (b"accept", b"*/*")]
+    await g({"type": "http", "path": "/", "method": "GET", "headers": headers}, None, None)
+
+asyncio.run(main())
+print("app saw", seen)
+"""
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_everything_the_guard_loads(tmp_path: Path) -> None:
+    """`pip install .` installs a built wheel, not the checkout the other tests import: build
+    one, check it holds every module and data file and the licence, and run the guard from it."""
+    # From a copy: a checkout's stale build/ directory would lend the wheel files it lacks.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "guard", source / "guard", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, source / name)
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = tmp_path.glob("privacy_guard-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path / "site")
+    shipped = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "guard").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert shipped <= names, shipped - names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+
+    site = str(tmp_path / "site")
+    ran = subprocess.run(
+        [sys.executable, "-c", _FROM_THE_WHEEL, site],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,  # not the checkout, whose guard/ would shadow the wheel's
+        env={**os.environ, "PYTHONPATH": site},
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    # The catalog (data/catalog.json) took one line, the value rule the others: a phone number
+    # (phonenumbers) and an IMSI (data/mcc.json).
+    assert ran.stdout.strip().splitlines()[-1] == "app saw [[b'accept']]"
