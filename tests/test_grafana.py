@@ -26,7 +26,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import promql_parser
 import pytest
+import yaml
 from support import free_port, require_tool, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +139,6 @@ def test_rules_pass_promtool_check() -> None:
 
 
 def test_rules_name_the_expected_alerts_with_severity_and_annotations() -> None:
-    yaml = pytest.importorskip("yaml")
     groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
     rules = [rule for group in groups for rule in group["rules"] if "alert" in rule]
     assert {rule["alert"] for rule in rules} == ALERT_NAMES
@@ -255,7 +257,6 @@ def test_panels_show_nothing_new_after_a_gap(tmp_path: Path, gap: str) -> None:
     """A series missing from one scrape, or from a Prometheus that was down, is not new: the
     panels that count new series in full must still read 0 when nothing new happened (they
     read the whole lifetime count, 500, before they checked the target was scraped then)."""
-    yaml = pytest.importorskip("yaml")
     promtool = require_tool("promtool")
     counters, up = _GAPS[gap]
     target = 'job="pg",instance="a:8000"'
@@ -341,7 +342,6 @@ def test_panels_do_not_overlap() -> None:
 
 
 def test_panel_expressions_parse_and_use_only_guard_metrics() -> None:
-    promql_parser = pytest.importorskip("promql_parser")
     # Sentinels instead of ".*", so that a hard-coded job=~".*" cannot pass for the variable.
     variables = LIVE_VARIABLES | {"job": "JOB_VARIABLE", "instance": "INSTANCE_VARIABLE"}
     used: set[str] = set()
@@ -390,7 +390,6 @@ def test_cookie_and_query_findings_have_their_own_panel() -> None:
 
 
 def test_provisioning_points_at_the_mounted_dashboards() -> None:
-    yaml = pytest.importorskip("yaml")
     source = PROVISIONING / "datasources" / "prometheus.yaml"
     provider = PROVISIONING / "dashboards" / "privacy-guard.yaml"
     datasources = yaml.safe_load(source.read_text(encoding="utf-8"))["datasources"]
@@ -486,8 +485,6 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT_SECONDS)
 
 class Prometheus:
     def __init__(self, url: str) -> None:
-        import httpx
-
         self.url = url
         self.http = httpx.Client(base_url=url, timeout=10)
 
@@ -545,7 +542,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`privacy-guard demo --workers 2` and a Prometheus scraping it every second."""
     guard = require_tool("privacy-guard")
     prometheus_bin = require_tool("prometheus")
-    pytest.importorskip("httpx")
     tmp = tmp_path_factory.mktemp("live")
     multiproc = tmp / "multiproc"
     multiproc.mkdir()
@@ -617,8 +613,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def traffic(stack: Stack) -> Stack:
     """Flagged and clean requests, each on a new connection so both workers get some."""
-    import httpx
-
     flagged = {"x-msisdn": "447700900123", "x-up-calling-line-id": "447700900456"}
     with httpx.Client(
         base_url=stack.app_url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0)
