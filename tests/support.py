@@ -61,11 +61,10 @@ class Server:
     port: int
     log: Path
     url: str = field(init=False)
+    final: str | None = field(default=None, init=False)  # the output, once the log is gone
 
     def __post_init__(self) -> None:
         self.url = f"http://127.0.0.1:{self.port}"
-
-    final: str | None = field(default=None, init=False)  # the output, once the log is gone
 
     def output(self) -> str:
         if self.final is not None:
