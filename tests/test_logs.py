@@ -64,6 +64,11 @@ REDACTED = [
     ("status 3 61491570006 done", "status 3 [msisdn] done"),
     ("order-61491570006", "order-[msisdn]"),
     ("sim 310150123456789 device 490154203237518", "sim [imsi] device [imei]"),
+    # an escaped plus sign in a path (the query pass does not see it)
+    ("GET /call/%2B61491570006 HTTP/1.1", "GET /call/[msisdn] HTTP/1.1"),
+    ("GET /call/%2b61491570006 HTTP/1.1", "GET /call/[msisdn] HTTP/1.1"),
+    # the same 12 digits as the request id's last group below, standing alone: a number
+    ("req 918123456789 done", "req [msisdn] done"),  # phonenumbers' example mobile for IN
     # identifying names decide, whatever the value looks like
     ("x-msisdn: 447700900123", "x-msisdn: [msisdn]"),
     ("X-Up-Calling-Line-Id: +44 7700 900123", "X-Up-Calling-Line-Id: [msisdn]"),
@@ -92,6 +97,8 @@ LEFT_ALONE = [
     "dd.trace_id=12345678901234567890",
     "request 123e4567-e89b-12d3-a456-426614174000",
     "id 9b2d7c1e-5d1f-4a44-b1b0-6f1d2a0c9e11",
+    "req 123e4567-e89b-12d3-a456-918123456789 done",  # a UUID group is never a number
+    "req 123E4567-E89B-12D3-A456-918123456789",
     # prices, ports, addresses, versions, dates
     "total 1299.99 EUR, 4.99 USD, 61491570.06",
     "listening on 127.0.0.1:8000 and [::1]:8443",

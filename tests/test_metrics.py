@@ -115,6 +115,39 @@ def test_every_request_is_counted_exactly_through_the_guard(mode: str) -> None:
     assert registry.get_sample_value("privacy_guard_numbers_total", {"region": "GB"}) == 100
 
 
+@pytest.mark.parametrize(
+    ("headers", "first", "other"),
+    [
+        # Two catalog headers (a remembered plan from the second request on), two countries.
+        ([(b"x-msisdn", b"447700900123"), (b"x-up-calling-line-id", b"61491570006")], "GB", "AU"),
+        ([(b"x-up-calling-line-id", b"61491570006"), (b"x-msisdn", b"447700900123")], "AU", "GB"),
+        # A value-rule number first, then a catalog header; and the other way round.
+        ([(b"x-contact", b"+61 491 570 006"), (b"x-msisdn", b"447700900123")], "AU", "GB"),
+        ([(b"x-msisdn", b"61491570006"), (b"x-contact", b"+1 201 555 0123")], "AU", "US"),
+    ],
+    ids=["catalog GB, AU", "catalog AU, GB", "value AU, catalog GB", "catalog AU, value US"],
+)
+def test_numbers_count_each_request_once_by_its_first_number(
+    headers: list[tuple[bytes, bytes]], first: str, other: str
+) -> None:
+    """A gateway may send two numbers; numbers_total counts the request once, by the first."""
+    registry = CollectorRegistry()
+
+    async def app(scope, receive, send) -> None:
+        pass
+
+    guard = PrivacyGuard(app, config=GuardConfig(), registry=registry)
+
+    async def run() -> None:
+        for _ in range(3):
+            request = [(b"host", b"a.test"), *headers]
+            await guard({"type": "http", "path": "/", "headers": request}, None, None)
+
+    asyncio.run(run())
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": first}) == 3
+    assert registry.get_sample_value("privacy_guard_numbers_total", {"region": other}) is None
+
+
 def test_number_counts_are_bound_once_per_region_and_zz_exists_from_the_start() -> None:
     registry = CollectorRegistry()
     metrics = _metrics(registry)

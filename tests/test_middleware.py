@@ -735,6 +735,23 @@ def test_budget_is_per_request(registry: CollectorRegistry) -> None:
     assert sample(registry, "privacy_guard_scan_budget_exhausted_total", type="http") == 1
 
 
+@pytest.mark.parametrize(("spent", "scanned"), [(31, True), (32, False)])
+def test_the_budget_is_the_documented_32_checks(
+    registry: CollectorRegistry, spent: int, scanned: bool
+) -> None:
+    """The README promises 32 value checks and 64 KiB per request: the 32nd check still runs."""
+    assert (GuardConfig().scan_budget, GuardConfig().scan_bytes) == (32, 64 * 1024)
+    guard, app = guard_for(registry)
+    headers = [(f"x-field-{i}".encode(), b"%010d" % i) for i in range(spent)]  # one check each
+    headers.append((b"x-contact", AU_NUMBER))
+
+    call(guard, http_scope(headers))
+
+    assert app.scope["headers"] == (headers[:-1] if scanned else headers)
+    exhausted = sample(registry, "privacy_guard_scan_budget_exhausted_total", type="http")
+    assert exhausted == (0 if scanned else 1)
+
+
 # --- the guard's own log events ----------------------------------------------------------------
 
 SECRETS = [b"447700900123", b"61491570006", b"491 570 006", b"2015550123", b"234150999999999"]

@@ -88,6 +88,11 @@ COOKIES = [
         b"jwt=eyJhbGciOiJIUzI1NiJ9.e30=.abc==",
         [cookie("calling-line-id", "msisdn")],
     ),
+    (
+        b"callinglineid=" + NUMBER + b"; a=b",  # the name rule's spelling without hyphens
+        b"a=b",
+        [cookie("callinglineid", "msisdn")],
+    ),
     # empty pairs and a trailing `;`
     (
         b"a=1;; msisdn=" + NUMBER + b";",
@@ -254,6 +259,10 @@ QUERIES = [
             Finding("query:imei", "imei", "reported", "name"),
             Finding("query:calling-line-id", "msisdn", "reported", "name"),
         ],
+    ),
+    (
+        b"x-up-callinglineid=" + NUMBER,
+        [Finding("query:x-up-callinglineid", "msisdn", "reported", "name")],
     ),
     (b"msisdn", [Finding("query:msisdn", "msisdn", "reported", "catalog")]),  # a name alone
     (b"msisdn" + NUMBER + b"=1", [Finding("query:msisdn#", "msisdn", "reported", "name")]),

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import httpx
+import phonenumbers
 import pytest
 from conftest import RecordingApp, call, http_scope
 from prometheus_client import CollectorRegistry
@@ -576,3 +577,17 @@ def test_two_uvicorn_workers_give_the_same_token() -> None:
     assert values == {expected(KEY, "msisdn", AU_E164).decode()}
     assert "491570006" not in output
     assert KEY not in output
+
+
+def test_a_number_written_with_a_plus_is_never_read_as_a_national_one() -> None:
+    """With a default region, bare digits are tried as a national number first; a `+` or `tel:+`
+    says the number is international already. Belgium's example fixed line, 32 12 34 56 78, is
+    also ten digits a US number could have."""
+    example = phonenumbers.example_number_for_type("BE", phonenumbers.PhoneNumberType.FIXED_LINE)
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    digits = e164[1:].encode()
+    for written in (b"+" + digits, b"tel:+" + digits, b"TEL:+" + digits):
+        assert token_for(written, default_region="US") == expected(KEY, "msisdn", e164)
+    national = expected(KEY, "msisdn", "+1" + digits.decode())
+    assert token_for(digits, default_region="US") == national
+    assert token_for(digits) == expected(KEY, "msisdn", e164)
