@@ -67,7 +67,7 @@ def outer_layers(frame: FrameType | None, guard_call: CodeType, guard: object) -
     `frame` is where the walk starts (the caller's frame); `guard_call` is the code object of the
     guard's own `__call__`, found on the stack by identity with `self` bound to `guard`.
     """
-    # The guard's own outermost `__call__` frame: on its first request it calls itself again.
+    # The guard's own `__call__` frame (the outermost, should it be on the stack more than once).
     start = None
     walk = frame
     while walk is not None:

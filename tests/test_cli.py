@@ -184,6 +184,10 @@ SHOWN_TARGETS = [
     ("/u/614915700%2006?q", "/u/#?q"),
     ("/u/%36%31%34%39%31%35%37%30%30%30%36?%36%31%34%39%31%35%37%30%30%30%37", "/u/#?#"),
     ("/plain", "/plain"),
+    (
+        "/many?" + "&".join(f"p{i}=1" for i in range(20)),
+        "/many?" + "&".join(f"p{i}=…" for i in range(20)),
+    ),
     ("/many?" + "&".join(f"p{i}=1" for i in range(25)), None),
 ]
 
@@ -296,6 +300,12 @@ CHECK_ERRORS = [
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n",
         "expected a chunk size",
     ),
+    (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+        "a chunk is longer than its size says",
+    ),
+    # a space before the colon: servers refuse such a line (RFC 9112 §5.1), so does check
+    (b"x-msisdn : 447700900123\n", "line 1 is not a `Name: value` header line"),
     (b'{"log": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
 ]
 
@@ -311,6 +321,74 @@ def test_check_input_errors(
     assert out == ""
     assert message in err
     assert_no_identifier(err)
+
+
+BOM = b"\xef\xbb\xbf"  # what Windows editors and PowerShell put before UTF-8 text
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "found"),
+    [
+        (BOM + b"GET / HTTP/1.1\r\nx-msisdn: 447700900123\r\n\r\n", "raw HTTP", [["x-msisdn"]]),
+        (
+            BOM + (DATA / "chrome.har").read_bytes(),
+            "a HAR file",
+            [["query:msisdn"], ["cookie:x-msisdn", "x-device-ref", "x-up-calling-line-id"], []],
+        ),
+        (
+            b"POST /a HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            b"GET /b HTTP/1.1\r\nx-msisdn: 447700900123\r\n\r\n",
+            "raw HTTP",
+            [[], ["x-msisdn"]],
+        ),
+    ],
+    ids=["BOM raw HTTP", "BOM HAR", "Transfer-Encoding: Chunked"],
+)
+def test_check_reads_what_tools_write(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, fmt: str, found: list[Any]
+) -> None:
+    path = tmp_path / "capture"
+    path.write_bytes(data)
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert (code, err) == (1, ""), err
+    assert f"from {fmt}" in out
+    _, report = check_json(capsys, str(path))
+    assert [[f["name"] for f in r["findings"]] for r in report["requests"]] == found
+
+
+def test_check_table_names_a_har_header_by_its_position(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(capsys, "check", str(DATA / "chrome.har"))
+    assert code == 1
+    assert re.search(r"^  #13 +x-device-ref +msisdn", out, re.MULTILINE)
+    assert re.search(r"^  #14 +x-up-calling-line-id +msisdn", out, re.MULTILINE)
+
+
+def test_check_summary_counts_requests_and_replacements(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "headers.txt"
+    path.write_bytes(b"x-msisdn: 447700900123\n\naccept: */*\n")
+    _, report = check_json(capsys, str(path))
+    assert report["summary"]["requests_with_findings"] == 1
+    assert len(report["requests"]) == 2
+    monkeypatch.setenv("PRIVACY_GUARD_PSEUDONYM_KEY", "ab" * 32)
+    code, out, _ = run_cli(capsys, "check", str(path))
+    assert code == 1
+    assert "1 identifier(s) found, 1 would be removed (1 replaced by a pseudonymous token)" in out
+
+
+def test_check_inspects_a_request_to_the_self_check_path(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The guard answers its check page itself; `check` must still see what reached it."""
+    monkeypatch.setenv("PRIVACY_GUARD_CHECK_PATH", "/privacy-check")
+    path = tmp_path / "check.http"
+    path.write_bytes(b"GET /privacy-check HTTP/1.1\r\nx-msisdn: 447700900123\r\n\r\n")
+    code, report = check_json(capsys, str(path))
+    assert code == 1
+    assert [f["name"] for f in report["requests"][0]["findings"]] == ["x-msisdn"]
 
 
 def test_check_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -370,15 +448,23 @@ def test_check_skips_a_chunked_body(capsys: pytest.CaptureFixture[str], tmp_path
     assert found == [["x-msisdn"], ["x-up-calling-line-id"]]
 
 
+@pytest.mark.parametrize(
+    ("command", "function", "sample"),
+    [("check", "parse_requests", "headers.txt"), ("scan-logs", "scan_file", "app.log")],
+)
 def test_an_internal_error_exits_2_without_its_message(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    function: str,
+    sample: str,
 ) -> None:
     def broken(*args: object, **kwargs: object) -> object:
         raise ValueError("could not parse 447700900123")  # a message that quotes the input
 
-    monkeypatch.setattr(cli, "parse_requests", broken)
+    monkeypatch.setattr(cli, function, broken)
 
-    code, out, err = run_cli(capsys, "check", str(DATA / "headers.txt"))
+    code, out, err = run_cli(capsys, command, str(DATA / sample))
 
     assert code == 2, "1 would read as identifiers found"
     assert "internal error (ValueError)" in err
@@ -539,6 +625,35 @@ def test_scan_logs_caps_locations_not_counts(
     assert "… and 97 more line(s)" in out
     _, report, _ = scan_json(capsys, "--max-locations", "3", str(path))
     assert report["files"][0]["locations_truncated"] is True
+
+
+def test_scan_logs_max_locations_zero_lists_none(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "scan-logs", "--max-locations", "0", str(DATA / "app.log"))
+    assert code == 1
+    assert not re.search(r"app\.log:\d+:", out)
+    assert "… and 4 more line(s)" in out
+
+
+def test_scan_logs_refuses_a_nul_anywhere_in_the_first_block(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "late-nul.log"
+    path.write_bytes(b"hello\n" * 20 + b"\x00" + b"call +1 201 555 0123\n")  # NUL at byte 120
+    code, out, err = run_cli(capsys, "scan-logs", str(path))
+    assert code == 2
+    assert "binary file" in out + err
+
+
+def test_scan_logs_locations_name_each_finding_on_its_own_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "two.log"
+    path.write_text("a +1 201 555 0123\nb +1 201 555 0124 and +1 201 555 0125\n")
+    code, out, _ = run_cli(capsys, "scan-logs", "--max-locations", "1", str(path))
+    assert code == 1
+    assert re.findall(rf"^  {re.escape(str(path))}:\d+: .*$", out, re.MULTILINE) == [
+        f"  {path}:1: msisdn"
+    ]
 
 
 def test_scan_logs_long_lines_across_blocks(

@@ -107,6 +107,10 @@ BAD_ENV = [
     ("METRICS_HOST", "x" * 64 + ".example"),  # a label over 63 characters
     ("METRICS_HOST", "[::1"),
     ("METRICS_HOST", "::1]"),
+    # dotted digits that are no IPv4 address: never a host name, whatever a resolver makes of them
+    ("METRICS_HOST", "256.1.1.1"),
+    ("METRICS_HOST", "127.1"),
+    ("METRICS_HOST", "10.1"),
     ("LOG_LEVEL", "trace"),
     ("LOG_LEVEL", "verbose"),
     ("LOG_FORMAT", "text"),

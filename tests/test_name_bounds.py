@@ -277,6 +277,15 @@ def test_shown_around_the_cap(size: int, fill: str) -> None:
     assert shown(name) == shown_whole(name)
 
 
+@pytest.mark.parametrize("size", [SHOWN_MAX - 1, SHOWN_MAX, SHOWN_MAX + 1, SHOWN_MAX + 40])
+def test_a_name_is_shown_whole_up_to_the_cap_and_cut_past_it(size: int) -> None:
+    name = "x-" + "a" * (size - 2)
+    if size <= SHOWN_MAX:
+        assert shown(name) == name
+    else:
+        assert shown(name) == name[: SHOWN_MAX - 1] + "…"
+
+
 # --- the name rule without the regex, where it can ----------------------------------------------
 
 

@@ -655,6 +655,45 @@ def served_warnings(app: ASGIApp) -> list[list[str]]:
     return [event["outside"] for event in found]
 
 
+@pytest.mark.parametrize("asgi_shaped", [True, False])
+def test_only_a_caller_shaped_like_an_asgi_app_counts_as_a_layer(asgi_shaped: bool) -> None:
+    """A coroutine that holds a scope but takes no `receive` or `send` (a test helper, a server's
+    own wrapper) is a caller, not a layer that sees the headers before the guard."""
+    REGISTRIES.clear()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        return None
+
+    guard = PrivacyGuard(app, **guard_options())
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def layer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await guard(scope, receive, send)
+
+    async def helper(scope: dict[str, Any]) -> None:
+        await guard(scope, receive, send)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    with structlog.testing.capture_logs() as logs:
+        if asgi_shaped:
+            asyncio.run(layer(scope, receive, send))
+        else:
+            asyncio.run(helper(scope))
+    warned = [e["outside"] for e in logs if e["event"] == "privacy_guard.not_outermost"]
+    if asgi_shaped:
+        assert [len(outside) for outside in warned] == [1], warned
+        assert warned[0][0].endswith(".layer")
+        assert layers_gauges() == [1]
+    else:
+        assert warned == []
+        assert layers_gauges() == [0]
+
+
 # The recording layers of ORDERS, as the warning names them.
 RECORDERS = {
     f"{__name__}:Recorder.__call__",
