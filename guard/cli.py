@@ -363,10 +363,10 @@ def _check_table(
                 where = f"#{f.position}"
             value = f"{f.length} chars"
             print(f"  {where:8} {f.name:34} {f.kind:17} {value:10} {f.action:9} {f.rule}")
-    removed = sum(1 for found in results for f in found if f.action == "removed")
-    replaced = sum(1 for found in results for f in found if f.action == "replaced")
+    actions = Counter(f.action for found in results for f in found)
+    replaced = actions["replaced"]  # removed too, with a token in the number's place
     print(
-        f"\n{count} identifier(s) found, {removed + replaced} would be removed"
+        f"\n{count} identifier(s) found, {actions['removed'] + replaced} would be removed"
         + (f" ({replaced} replaced by a pseudonymous token)" if replaced else "")
         + (
             "; query-string findings are only reported: the guard does not rewrite URLs, "

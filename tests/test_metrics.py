@@ -6,6 +6,7 @@ import asyncio
 import threading
 
 import pytest
+from conftest import RecordingApp, call, http_scope
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from guard import GuardConfig, PrivacyGuard
@@ -132,18 +133,10 @@ def test_numbers_count_each_request_once_by_its_first_number(
 ) -> None:
     """A gateway may send two numbers; numbers_total counts the request once, by the first."""
     registry = CollectorRegistry()
+    guard = PrivacyGuard(RecordingApp(), config=GuardConfig(), registry=registry)
+    for _ in range(3):
+        call(guard, http_scope([(b"host", b"a.test"), *headers]))
 
-    async def app(scope, receive, send) -> None:
-        pass
-
-    guard = PrivacyGuard(app, config=GuardConfig(), registry=registry)
-
-    async def run() -> None:
-        for _ in range(3):
-            request = [(b"host", b"a.test"), *headers]
-            await guard({"type": "http", "path": "/", "headers": request}, None, None)
-
-    asyncio.run(run())
     assert registry.get_sample_value("privacy_guard_numbers_total", {"region": first}) == 3
     assert registry.get_sample_value("privacy_guard_numbers_total", {"region": other}) is None
 
