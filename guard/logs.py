@@ -52,7 +52,7 @@ from phonenumbers import PhoneNumber
 from .catalog import CATALOG, SHOWN_MAX, fold, shown
 from .config import LOG_FORMATS, LOG_LEVELS, GuardConfig
 from .detect import Budget, Flag, Names, scan_value
-from .pairs import query_hits
+from .pairs import pair_name_kind, query_hits
 
 __all__ = [
     "NAME_STEMS",
@@ -90,18 +90,19 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 # token (`ab61491570006`, `x_61491570006`) nor of a dotted run (`1.61491570006`), except after a
 # `%XX` escape (below). Possessive repeats take the whole run or nothing, so a run that runs into a
 # token (`61491570006x`, `…0006.5`) is skipped, not shortened until it fits. A space-separated group
-# that starts a clock time (`… 10:20`) ends the run, and an ISO date (`2024-01-15`) is never one: a
-# timestamp is not a phone number. A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before the
-# run is taken by `_BEFORE`. A `%XX` escape of a character that is no letter, digit or `_` (`%20`,
-# `%2B`, `%2C`, `%3D`, …) ends a token as the character itself would: `to%3D61491570006`,
-# `…%2C61491570007`. An escaped letter (`%41`) does not: `%4161491570006` is `A61491570006`, a
-# token.
+# that starts a clock time (`… 10:20`) ends the run, and an ISO date (`2024-01-15`) is never one,
+# nor does a run start at its month or day: a timestamp is not a phone number. A prefix (`+`,
+# `%2B`, `tel:`) or a bracketed area code before the run is taken by `_BEFORE`. A `%XX` escape of
+# a character that is no letter, digit or `_` (`%20`, `%2B`, `%2C`, `%3D`, …) ends a token as the
+# character itself would: `to%3D61491570006`, `…%2C61491570007`. An escaped letter (`%41`) does
+# not: `%4161491570006` is `A61491570006`, a token.
 _ESCAPED_DELIMITER = r"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])"
 _NUMBER = re.compile(
     rf"""
     [0-9]
     (?:(?<={_ESCAPED_DELIMITER}[0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
     (?![0-9]{{3}}-[01][0-9]-[0-3][0-9](?![0-9]))
+    (?<![0-9]{{4}}-[01])(?<![0-9]{{4}}-[01][0-9]-[0-3])
     (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9])[0-9]|%20[0-9]){{6,}}+
     (?![0-9A-Za-z_]|[.][0-9])
     """,
@@ -162,6 +163,11 @@ _SPACED = re.compile(
     """,
     re.VERBOSE,
 )
+# How phonenumbers prints a `PhoneNumber`: `str()` gives `Country Code: 61 National Number:
+# 491570006`, `repr()` gives `PhoneNumber(country_code=61, national_number=491570006, …)` — as an
+# f-string, `%s` / `%r` argument or exception message writes it. The national number alone is too
+# short to be read as a number without a region, so the label decides.
+_PHONE_OBJECT = re.compile(r"(?:National Number: |national_number=)(?P<value>[0-9]++)")
 _MARKER = re.compile(r"\[[a-z_]+\]")  # a value redacted already
 _ALNUM = re.compile(r"[0-9A-Za-z]")
 _FORMAT_ONLY = re.compile(_FORMAT)
@@ -234,10 +240,16 @@ class Redactor:
         kind = self._kinds.get(name, "")
         if kind != "":
             return kind
-        verdict = self._names.classify_folded(fold(name))
-        # The guard's own pseudonym header is meant for the app (rate limits, fraud scores) and
-        # holds no number: it is only "identifying" when a client forges it.
-        kind = verdict.kind if isinstance(verdict, Flag) and not verdict.forced else None
+        folded = fold(name)
+        verdict = self._names.classify_folded(folded)
+        if isinstance(verdict, Flag):
+            # The guard's own pseudonym header is meant for the app (rate limits, fraud scores)
+            # and holds no number: it is only "identifying" when a client forges it.
+            kind = None if verdict.forced else verdict.kind
+        else:
+            # A name logged as `name=value` may be a query parameter or a cookie pair, which the
+            # middleware reads by the pair rule: `callingline=` is one, though no header name.
+            kind = pair_name_kind(folded)
         if len(self._kinds) < _NAME_CACHE_MAX:
             self._kinds[name] = kind
         return kind
@@ -253,6 +265,13 @@ class Redactor:
     def _find(self, text: str) -> list[Match]:
         """`find` without the query pass: names, pairs and digit runs as written."""
         keyed = self._pairs(text)
+        if "ational" in text:
+            printed = [
+                Match(*number.span("value"), "msisdn", "name", "national-number")
+                for number in _PHONE_OBJECT.finditer(text)
+            ]
+            if printed:
+                keyed = _merge(keyed + printed)
         found = list(keyed)
         next_pair = 0  # runs and pairs both come in order: the first pair not yet behind a run
         for run in _NUMBER.finditer(text):

@@ -35,6 +35,7 @@ __all__ = [
     "Allowance",
     "PairHit",
     "cookie_hits",
+    "pair_name_kind",
     "query_hits",
     "suspicious",
     "suspicious_query",
@@ -124,16 +125,21 @@ def _decoded_marker(query: bytes) -> bool:
     return (_MSISDN(low) or _IMSI_IMEI(low) or _CALLING(low)) is not None
 
 
+def pair_name_kind(folded: str) -> str | None:
+    """The kind the pair rule gives a folded cookie or parameter name, or None."""
+    match = _NAME.search(folded)
+    return None if match is None else _KIND.get(match.group(0).strip("-"), "msisdn")
+
+
 def _classify_name(name: bytes) -> PairHit | None:
     folded = fold(name.decode("latin-1"))
-    match = _NAME.search(folded)
-    if match is None:
+    kind = pair_name_kind(folded)
+    if kind is None:
         return None
     entry = CATALOG.get(folded)
     if entry is not None:
         return PairHit(shown(folded), entry.kind, "catalog")
-    stem = match.group(0).strip("-")
-    return PairHit(shown(folded), _KIND.get(stem, "msisdn"), "name")
+    return PairHit(shown(folded), kind, "name")
 
 
 _classified: dict[bytes, PairHit | None] = {}

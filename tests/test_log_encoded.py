@@ -88,6 +88,14 @@ SHAPES = [
     ("retry msisdn=(447700900123)", UK, "msisdn"),
     # a bytes literal as the value of a dict repr: `dict(scope["headers"])`
     ("{b'x-uidh': b'T0RBd01EQXdNREF3', b'host': b'a'}", UIDH, "subscriber_token"),
+    # names only the middleware's own decoding flags (guard.pairs: `callingline`), or that an
+    # encoded space (`+`) around them hides
+    ("GET /pay?calling%6Cine=447700900123 HTTP/1.1", UK, "msisdn"),
+    ("GET /pay?+x-wsb-cl%69=447700900123 HTTP/1.1", UK, "msisdn"),
+    # an encoded pair in a value with few digits: the `=` it spells decides, not a digit count
+    ("GET /cb?next=%3Fx-uidh%3DT0RBd01EQXdNREF3 HTTP/1.1", UIDH, "subscriber_token"),
+    # a query pair whose value runs past an identifying pair found first: one span, the longer
+    ("msisdn: to=a,+61+491+570+007", "61+491+570+007", "msisdn"),
 ]
 SHAPE_IDS = [text[:48] for text, _, _ in SHAPES]
 
@@ -322,6 +330,7 @@ FILTER_ARGS: list[tuple[str, str, tuple[Any, ...] | dict[str, Any], str, str]] =
     ("split mapping, colon", "%(n)s: %(v)s", {"n": "X-UIDH", "v": UIDH}, UIDH, "subscriber_token"),
     ("named key", "billing %(msisdn)s", {"msisdn": UK}, UK, "msisdn"),
     ("named key %d", "billing %(msisdn)d", {"msisdn": int(UK)}, UK, "msisdn"),
+    ("named key %d, float", "billing %(msisdn)d", {"msisdn": float(UK)}, UK, "msisdn"),
     ("mapping by value", "to %(to)s", {"to": "+61 491 570 006"}, "491 570 006", "msisdn"),
 ]
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import phonenumbers
 import pytest
 import structlog
 from hypothesis import given
@@ -35,6 +36,7 @@ from guard.logs import (
     redact_identifiers,
     redact_text,
 )
+from guard.pairs import query_hits
 
 UK = "447700900123"  # only a name can flag it
 AU = "61491570006"  # a valid Australian mobile: the value rule flags it anywhere
@@ -58,10 +60,14 @@ REDACTED = [
     ("call +61 491 570 006 now", "call [msisdn] now"),
     ("call +61-491-570-006.", "call [msisdn]."),
     ("callback tel:+61491570006", "callback [msisdn]"),
+    ("callback tel:61491570006", "callback [msisdn]"),  # `tel:` without a plus is the prefix too
+    ("call +61 (0)491 570 006 now", "call [msisdn] now"),  # the bracketed trunk 0 is dropped
     ("callback to +1 201 555 0123 at 10:20", "callback to [msisdn] at 10:20"),
     ("callback to +1 (201) 555-0123", "callback to [msisdn]"),
     ("(61491570006)", "([msisdn])"),
     ("status 3 61491570006 done", "status 3 [msisdn] done"),
+    # exactly _MAX_GROUPS (12) groups: the sub-runs of every size are still tried
+    ("0 0 0 0 0 0 0 0 61 491 570 006", "0 0 0 0 0 0 0 0 [msisdn]"),
     ("order-61491570006", "order-[msisdn]"),
     ("sim 310150123456789 device 490154203237518", "sim [imsi] device [imei]"),
     # an escaped plus sign in a path (the query pass does not see it)
@@ -81,7 +87,30 @@ REDACTED = [
         '{"event": "{\\"x-msisdn\\": \\"[msisdn]\\"}"}',
     ),
     ("x-nokia-imsi=310150123456789", "x-nokia-imsi=[imsi]"),
+    # query and cookie names only the pair rule (guard.pairs) flags: no header is named so
+    ("GET /pay?callingline=447700900123 HTTP/1.1", "GET /pay?callingline=[msisdn] HTTP/1.1"),
+    ("cookie: a=1; x_callingline_id=447700900123", "cookie: a=1; x_callingline_id=[msisdn]"),
+    # a phonenumbers.PhoneNumber printed by str() or repr(): the national number is too short to
+    # be read as one without its label
+    (
+        "parsed Country Code: 61 National Number: 491570006",
+        "parsed Country Code: 61 National Number: [msisdn]",
+    ),
+    (
+        "PhoneNumber(country_code=1, national_number=2015550123, extension=None)",
+        "PhoneNumber(country_code=1, national_number=[msisdn], extension=None)",
+    ),
+    # a run that would start at an ISO date's month or day is no number: the date stays whole
+    ("2024-01-15 61491570006", "2024-01-15 [msisdn]"),
+    ("at 2024-01-15T10:00:00Z 61491570006", "at 2024-01-15T10:00:00Z [msisdn]"),
     ("x_foo_imei: 35-209900-176148-1", "x_foo_imei: [imei]"),
+    # a (name, value) pair whose value holds no digit, in a line with no `=` or `:`
+    ("headers [('x-uidh', 'abcdef')]", "headers [('x-uidh', '[subscriber_token]')]"),
+    # a name and a number 7 digits long, the shortest the blank-separated rule reads
+    ("msisdn 7700900 rejected", "msisdn [msisdn] rejected"),
+    ("lookup msisdn tel:+447700900123", "lookup msisdn [msisdn]"),
+    # a pair written as a JSON list
+    ('[["x-msisdn", "447700900123"]]', '[["x-msisdn", "[msisdn]"]]'),
 ]
 
 LEFT_ALONE = [
@@ -108,6 +137,7 @@ LEFT_ALONE = [
     # numbers that are part of a token, or no mobile number
     "ab61491570006 61491570006abc x_61491570006 1.61491570006",
     "national 0491 570 006 needs a region",
+    "ticket 6149157000 6:20 pm",  # a clock time's hour is no group of the number before it
     "account 99912345678 is no number (no calling code 999)",
     "fixed line 61 2 9876 5432 (bare digits: mobile numbers only)",
     # already redacted, and values that say nothing
@@ -140,6 +170,46 @@ def test_extra_headers_are_names_too() -> None:
     )
 
 
+@pytest.mark.parametrize("written", ["x.loyalty.id=ABC", "X.Loyalty.Id: ABC"])
+def test_extra_headers_in_dotted_spelling(written: str) -> None:
+    # An extra name holds no name-rule stem: only its folded tokens let the pair pattern run.
+    assert "ABC" not in Redactor(extra_headers=["X-Loyalty-Id"]).text(written)
+
+
+@pytest.mark.parametrize(
+    ("region", "text", "expected"),
+    [
+        # the group before a number is tried apart from it, and the two are not doubled up
+        ("AU", "status 3 61 491 570 006", "status 3 [msisdn]"),
+        # an ISO date and the number after it are no national number, even with a region
+        ("US", "due 2024-06-15 12 items", "due 2024-06-15 12 items"),
+        ("US", "on 2024-12-01 10 retries", "on 2024-12-01 10 retries"),
+    ],
+)
+def test_national_reading(region: str, text: str, expected: str) -> None:
+    assert Redactor(region=region).text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("region", "plus"),
+    [
+        ("SG", ""),  # 10 bare digits: long enough to be read without a region
+        ("FK", "+"),  # 8 digits after a plus: short, but international
+    ],
+)
+def test_short_international_numbers(region: str, plus: str) -> None:
+    number = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    digits = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+    assert redact_text(f"call {plus}{digits} now") == "call [msisdn] now"
+
+
+def test_long_texts_keep_catalog_names_without_a_stem() -> None:
+    # Past _LINES_FROM only the lines holding a stem or a catalog name are searched for pairs;
+    # `x-wsb-cli` holds no stem.
+    text = "a" * 5000 + "\nx-wsb-cli: abcdef\n"
+    assert redact_text(text).endswith("\nx-wsb-cli: [msisdn]\n")
+
+
 def test_matches_say_where_and_what_never_the_value() -> None:
     text = "to=61491570006 x-msisdn: 447700900123"
     matches = find_identifiers(text)
@@ -159,6 +229,45 @@ def test_name_stems_cover_the_name_rules() -> None:
     for stem in detect._STEM_KIND:
         assert any(part in stem for part in NAME_STEMS), stem
         assert name_rule(f"x-{stem}") is not None
+
+
+PAIR_NAME_PARTS = st.lists(
+    st.sampled_from(["x", "up", "calling", "line", "callingline", "id", "lineid", "imeisv", "sim"]),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(PAIR_NAME_PARTS, st.sampled_from(["-", "_"]), st.sampled_from(["?", "&", "; "]))
+def test_what_the_middleware_flags_in_a_query_or_cookie_no_log_line_shows(
+    parts: list[str], joiner: str, before: str
+) -> None:
+    # The access log prints the query string the guard only reports, and apps log Cookie headers:
+    # a name the pair rule flags there must be a name the log rules redact, however it is spelt.
+    name = joiner.join(parts)
+    if not query_hits(f"{name}={UK}".encode()):
+        return
+    assert UK not in redact_text(f"GET /pay{before}{name}={UK} HTTP/1.1")
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        phonenumbers.parse(f"+{AU}"),
+        phonenumbers.parse(NANP),
+        phonenumbers.example_number_for_type("IT", phonenumbers.PhoneNumberType.FIXED_LINE),
+    ],
+    ids=["AU", "NANP", "IT-leading-zero"],
+)
+@pytest.mark.parametrize("render", [str, repr])
+def test_a_printed_phonenumber_is_redacted(
+    number: phonenumbers.PhoneNumber, render: Callable[[object], str]
+) -> None:
+    # `log.info(f"parsed {number}")`, `%r`, an exception message: text, no longer an object.
+    text = f"could not bill {render(number)}"
+    redacted = redact_text(text)
+    assert str(number.national_number) not in redacted
+    assert redacted.count("[msisdn]") == 1
 
 
 FICTIONAL = st.integers(6, 159).map(lambda n: f"491570{n:03d}")
@@ -201,6 +310,7 @@ _LEFT_ALONE = {
     "ok": True,
     "none": None,
     "x-msisdn": None,
+    "msisdn": "",  # empty says nothing, like None
 }
 
 PROCESSED: list[tuple[dict[str, Any], dict[str, Any]]] = [
@@ -240,8 +350,35 @@ PROCESSED: list[tuple[dict[str, Any], dict[str, Any]]] = [
         {"event": "h", "request_headers": [(b"X-Foo-9", b"v"), (b"x-imei", b"35-209900-176148-1")]},
         {"event": "h", "request_headers": [(b"x-foo-#", b"v"), (b"x-imei", b"[imei]")]},
     ),
+    (
+        {"event": "h", "headers": {"X-Foo-9": "v", "x-msisdn": UK}.items()},
+        {"event": "h", "headers": [("x-foo-#", "v"), ("x-msisdn", "[msisdn]")]},
+    ),
+    (
+        {"event": "h", "raw_headers": [(b"X-Foo-9", b"v")], "response_cookies": {"S-1": "v"}},
+        {"event": "h", "raw_headers": [(b"x-foo-#", b"v")], "response_cookies": {"s-#": "v"}},
+    ),
+    # other keys: only when they hold control characters or a phone number's worth of digits
+    (
+        {"event": "k", "ids": {"k1234567": 1, "k123456": 2, "a\r\nB": 3}},
+        {"event": "k", "ids": {"k#": 1, "k123456": 2, "ab": 3}},
+    ),
+    # a top-level key made safe replaces the original, not sits beside it
+    ({"event": "k", "x-a\r\nB": 1}, {"event": "k", "x-ab": 1}),
+    # nesting deeper than a few levels keeps its structure
+    (
+        {"event": "n", "a": {"b": {"c": {"d": {"e": [f"to {AU}"]}}}}},
+        {"event": "n", "a": {"b": {"c": {"d": {"e": ["to [msisdn]"]}}}}},
+    ),
+    # bytes-like values come back as bytes
+    ({"event": "b", "body": bytearray(b"to 61491570006")}, {"event": "b", "body": b"to [msisdn]"}),
     # left alone
     (dict(_LEFT_ALONE), _LEFT_ALONE),  # a copy: the processor redacts in place
+    # the guard's own pseudonym header holds no number: it is meant for the app and its logs
+    (
+        {"event": "h", "headers": {"x-privacy-guard-pseudonym": "v1.AAAAAAAAAAAAAAAAAAAAAA"}},
+        {"event": "h", "headers": {"x-privacy-guard-pseudonym": "v1.AAAAAAAAAAAAAAAAAAAAAA"}},
+    ),
 ]
 
 
@@ -250,6 +387,12 @@ def test_processor(event: dict[str, Any], expected: dict[str, Any]) -> None:
     out = redact_identifiers(None, "info", event)
     assert out is event  # the same dict, redacted in place, as structlog expects
     assert out == expected
+
+
+def test_processor_redacts_an_event_that_is_no_mapping() -> None:
+    # After a renderer the event is a string; a processor placed there still redacts it.
+    assert redact_identifiers(None, "info", f"to {AU}") == "to [msisdn]"
+    assert redact_identifiers(None, "info", f"to {AU}".encode()) == b"to [msisdn]"
 
 
 def test_processor_leaves_exc_info_to_the_formatter() -> None:
@@ -315,6 +458,8 @@ FILTERED = [
     (record("header %s: %s", "x-up-calling-line-id", UK), "header x-up-calling-line-id: [msisdn]"),
     (record("number %d", int(AU)), "number [msisdn]"),
     (record("billing msisdn=%s", UK), "billing msisdn=[msisdn]"),
+    (record("header x-msisdn: %s", UK), "header x-msisdn: [msisdn]"),
+    (record(ValueError(f"cannot bill {AU}")), "cannot bill [msisdn]"),  # a msg that is no str
     (record("billing %(msisdn)s", {"msisdn": UK}), "billing [msisdn]"),
     (record("list %r", [(b"x-msisdn", UK.encode())]), "list [(b'x-msisdn', b'[msisdn]')]"),
     # left alone
@@ -362,6 +507,34 @@ def test_filter_never_drops_and_fails_closed() -> None:
     rec = record(Broken())
     assert RedactingFilter().filter(rec) is True
     assert rec.getMessage() == WITHHELD
+
+
+def test_filter_withholds_the_stack_too() -> None:
+    class Broken:
+        def __str__(self) -> str:
+            raise RuntimeError(AU)
+
+    rec = logging.LogRecord("app", logging.ERROR, __file__, 1, Broken(), None, None, sinfo=AU)
+    assert RedactingFilter().filter(rec)
+    assert rec.getMessage() == WITHHELD
+    assert rec.stack_info is None
+
+
+def test_filter_redacts_exception_text_another_handler_cached() -> None:
+    # A handler that formatted the record first left its traceback in `exc_text`, which every
+    # later Formatter prints as it is.
+    try:
+        raise ValueError(f"cannot bill {AU}")
+    except ValueError:
+        info = sys.exc_info()
+    rec = logging.LogRecord("app", logging.ERROR, __file__, 1, "failed", None, info)
+    logging.Formatter().format(rec)
+    assert rec.exc_text is not None
+    assert AU in rec.exc_text
+    assert RedactingFilter().filter(rec)
+    text = logging.Formatter().format(rec)
+    assert AU not in text
+    assert "cannot bill [msisdn]" in text
 
 
 def test_filter_runs_once_per_record() -> None:
@@ -418,6 +591,54 @@ def test_one_pipeline_json() -> None:
     assert lines[2]["headers"] == {"x-imsi": "[imsi]"}
     assert [line["logger"] for line in lines] == ["app", "uvicorn.access", "app.std"]
     assert all(line["timestamp"] and line["level"] for line in lines)
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_filters_records_before_they_are_rendered() -> None:
+    # `%s` renders a PhoneNumber as "Country Code: 61 National Number: 491570006", which no text
+    # rule reads as a number: only the handler's filter, which sees the argument, replaces it.
+    # The handler is called directly: pytest's own root handlers got the filter too.
+    stream = io.StringIO()
+    configured(stream)
+    (handler,) = [h for h in logging.getLogger().handlers if h.get_name() == "privacy-guard"]
+    handler.handle(record("parsed %s", phonenumbers.parse(f"+{AU}")))
+    assert json.loads(stream.getvalue())["event"] == "parsed [msisdn]"
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_redacts_a_phonenumber_structlog_formats_as_text() -> None:
+    # structlog's PositionalArgumentsFormatter prints the argument before the redactor sees it.
+    stream = io.StringIO()
+    configured(stream)
+    structlog.get_logger("app").info("parsed %s", phonenumbers.parse(f"+{AU}"))
+    event = json.loads(stream.getvalue())["event"]
+    assert event == "parsed Country Code: 61 National Number: [msisdn]"
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_formats_structlog_arguments_before_redacting() -> None:
+    # A number argument becomes a marker only after `%d` has formatted it.
+    stream = io.StringIO()
+    configured(stream)
+    structlog.get_logger("app").info("order for %d", int(AU))
+    assert json.loads(stream.getvalue())["event"] == "order for [msisdn]"
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_one_pipeline_shows_extras_but_not_private_or_pipeline_fields() -> None:
+    # uvicorn's `color_message` (an ANSI copy of the format), the filter's own `_…` mark and an
+    # extra that would overwrite a field the pipeline sets stay out of the line.
+    stream = io.StringIO()
+    configured(stream)
+    logging.getLogger("app.server").info(
+        "Started %s",
+        "worker",
+        extra={"color_message": "Started \x1b[36m%s\x1b[0m", "order": 42, "logger": "forged"},
+    )
+    line = json.loads(stream.getvalue())
+    assert set(line) == {"event", "level", "logger", "timestamp", "order"}
+    assert line["logger"] == "app.server"
+    assert line["order"] == 42
 
 
 @pytest.mark.usefixtures("pristine_logging")
