@@ -56,7 +56,8 @@ def normalise(kind: str, value: bytes, region: str | None) -> str | None:
 
 
 def _e164(item: bytes, digits: str, region: str | None) -> str | None:
-    international = item.startswith((b"+", b"tel:+", b"TEL:+"))
+    # RFC 3966: the scheme is case-insensitive (`Tel:+…`), as the value rule reads it.
+    international = item[:5].lower().startswith((b"+", b"tel:+"))
     if region is not None and not international:
         # National first: with region US, 2015550123 is a US number, not an Egyptian one.
         e164 = phone.national_e164(digits, region)

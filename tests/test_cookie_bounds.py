@@ -193,6 +193,21 @@ def test_past_the_byte_allowance_a_marked_line_goes_whole() -> None:
     assert seen["privacy_guard"] == (CUT,)
 
 
+@pytest.mark.parametrize(("over", "kept"), [(0, b"session=abc"), (1, None)])
+def test_a_name_of_exactly_the_byte_allowance_is_still_read(over: int, kept: bytes | None) -> None:
+    """The allowance is MAX_BYTES bytes of names: a name of that many is classified, one byte
+    more gives the line up (removed whole)."""
+    name = b"x-" + b"a" * (pairs.MAX_BYTES - len(b"x--msisdn") + over) + b"-msisdn"
+    assert len(name) == pairs.MAX_BYTES + over
+    allowance = pairs.Allowance()
+
+    value, hits = pairs.cookie_hits(name + b"=1; session=abc", allowance)
+
+    assert value == kept
+    assert allowance.cut == over
+    assert [hit.kind for hit in hits] == ["msisdn"] * (1 - over)
+
+
 def test_a_reporting_outer_guard_and_a_stripping_inner_guard_agree_past_the_cap() -> None:
     alone, alone_app, _ = guard_for()
     inner, inner_app, _ = guard_for()

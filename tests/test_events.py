@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import structlog
 
@@ -126,6 +128,24 @@ def test_repeats_of_a_finding_beyond_the_bound_go_to_more() -> None:
     }
 
 
+def test_an_interval_ends_exactly_when_its_length_has_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request at exactly `interval` seconds after the window opened starts the next one."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr("guard.events.time", SimpleNamespace(monotonic=lambda: clock["now"]))
+    events = Events(debug=False, interval=60.0)
+    with structlog.testing.capture_logs() as logs:
+        clock["now"] = 1059.5
+        events.flagged((MSISDN,), SCOPE)
+        assert not [e for e in logs if e["event"] == EVENT_SUMMARY]
+        clock["now"] = 1060.0
+        events.flagged((MSISDN,), SCOPE)
+    summary = _summary(logs)
+    assert (summary["interval_s"], summary["requests"]) == (60.0, 1)
+    assert len([e for e in logs if e["event"] == EVENT_FOUND]) == 2
+
+
 def test_a_new_interval_logs_first_occurrences_again_even_for_a_repeat() -> None:
     events = Events(debug=False, interval=0.0)  # every flagged request starts a new interval
     with structlog.testing.capture_logs() as logs:
@@ -151,6 +171,8 @@ def test_a_new_interval_logs_first_occurrences_again_even_for_a_repeat() -> None
         ("/u/61%2D491%2E570%5F006", "/u/#"),
         ("/u/+61+491+570+006", "/u/#"),
         ("/orders/12345/items/6", "/orders/12345/items/6"),  # five digits: an ordinary id
+        ("/orders/123456/items/6", "/orders/#/items/6"),  # six: masked
+        ("/u/123-456", "/u/#"),
         ("/a\x00b\x1b[31m/c", "/ab[31m/c"),
     ],
 )

@@ -222,9 +222,14 @@ def test_names_up_to_the_bound_are_classified_as_usual(name: bytes, verdict: str
 
 def test_many_distinct_over_long_names_keep_a_bounded_set_of_verdicts() -> None:
     names = Names()
+    sizes = set()
     for n in range(names.LONG_MAX * 3):
-        assert names.classify(b"x-%05d-" % n + b"a" * 200).label == "other"  # type: ignore[union-attr]
-        assert len(names._long) <= names.LONG_MAX
+        # Distinct as shown: digits would all be masked to one `#`, so spell `n` in letters.
+        spelled = b"%05d" % n
+        name = b"x-" + spelled.translate(bytes.maketrans(b"0123456789", b"abcdefghij")) + b"-"
+        assert names.classify(name + b"a" * 200).label == "other"  # type: ignore[union-attr]
+        sizes.add(len(names._long))
+    assert max(sizes) == names.LONG_MAX
 
 
 # --- shown: the same result, reading less -------------------------------------------------------
@@ -401,6 +406,14 @@ def test_items_past_the_bound_exhaust_the_budget() -> None:
     assert scan_value(beyond, budget) is None
     assert budget.exhausted
     assert budget.items == 0
+
+
+def test_a_value_of_exactly_the_bound_of_items_is_read_whole() -> None:
+    """Every item was looked at: nothing left unread, so the budget is spent but not exhausted."""
+    budget = Budget(32, SIZE)
+    assert scan_value(b",".join([b"1"] * Budget.ITEMS), budget) is None
+    assert budget.items == 0
+    assert not budget.exhausted
 
 
 def test_items_are_charged_across_a_requests_values() -> None:

@@ -102,6 +102,23 @@ def test_name_rule_kind(name: str, kind: str) -> None:
     assert name_rule(name) == kind
 
 
+# Names holding stems of two kinds: the leftmost stem decides, a `calling-line` included.
+TWO_KINDS = {
+    "x-calling-line-imsi": "msisdn",
+    "calling-line-imei": "msisdn",
+    "x-up-calling-line-subno": "msisdn",
+    "x-imsi-calling-line": "imsi",
+    "x-imei-msisdn": "imei",
+    "x-msisdn-imei": "msisdn",
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), TWO_KINDS.items())
+def test_leftmost_stem_decides_a_name_of_two_kinds(name: str, kind: str) -> None:
+    """A `calling-line` is an msisdn stem even beside a whole-token stem of another kind."""
+    assert name_rule(name) == kind
+
+
 @pytest.mark.parametrize(("name", "how", "spelled"), SPELLINGS)
 def test_names_classifies_every_folding(name: str, how: str, spelled: str) -> None:
     verdict = Names().classify(spelled.encode())
@@ -145,6 +162,16 @@ def test_extra_headers_flag_a_name_the_rules_do_not_know() -> None:
         "x-acme-subscriber", "x-acme-subscriber", "other", "extra"
     )
     assert Names().classify(b"X.Acme.Subscriber") is SCAN
+
+
+@pytest.mark.parametrize("name", ["x-msisdn", "x-up-calling-line-id", "x-imsi", "x-uidh"])
+def test_a_catalog_name_also_listed_as_extra_keeps_its_catalog_verdict(name: str) -> None:
+    """Listing a known name in PRIVACY_GUARD_EXTRA_HEADERS must not demote it to kind `other`,
+    which would cost it its kind, its label and its pseudonym token."""
+    catalog = Names().classify(name.encode())
+    assert isinstance(catalog, Flag)
+    assert catalog.rule == "catalog"
+    assert Names(extra=[name]).classify(name.encode()) == catalog
 
 
 # --- real-world headers that must pass untouched -----------------------------------------------

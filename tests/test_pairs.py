@@ -66,6 +66,12 @@ COOKIES = [
         b"session=abc",
         [cookie("imei", "imei")],
     ),
+    # a stem after a `-` keeps its kind (not msisdn, the kind of a name the rule cannot tell)
+    (
+        b"a=1; X-Acme-IMSI=001010123456789; x_acme_imeisv=4901542032375101",
+        b"a=1",
+        [cookie("x-acme-imsi", "imsi"), cookie("x-acme-imeisv", "imei")],
+    ),
     (
         b"a=1; X_MSISDN=" + NUMBER + b"; imeisv=4901542032375101; b=2",
         b"a=1; b=2",
@@ -253,6 +259,11 @@ QUERIES = [
     (b"ms%69sdn=" + NUMBER, [Finding("query:msisdn", "msisdn", "reported", "catalog")]),
     (b"%6D%73%69%73%64%6E=" + NUMBER, [Finding("query:msisdn", "msisdn", "reported", "catalog")]),
     (b"imsi=001010123456789;b=2", [Finding("query:imsi", "imsi", "reported", "name")]),
+    (b"a=1;%6Dsisdn=" + NUMBER, [Finding("query:msisdn", "msisdn", "reported", "catalog")]),
+    (
+        b"x-up-%63alling-line-id=" + NUMBER,
+        [Finding("query:x-up-calling-line-id", "msisdn", "reported", "catalog")],
+    ),
     (
         b"imei=490154203237518&calling-line-id=" + NUMBER,
         [
@@ -270,6 +281,7 @@ QUERIES = [
     (b"gclid=Cj0KCQ&fbclid=IwAR3&uid=447700900123&user_id=7&client_id=42&clid=7", []),
     (b"q=msisdn&search=imsi+imei&utm_source=calling-line-id", []),
     (b"utm_campaign=summer&page=2", []),
+    (b"imsize=640&imeiverified=1", []),  # a marker word that only starts a longer word
 ]
 
 

@@ -153,11 +153,31 @@ def test_value_rule_number_in_an_unknown_header_gets_a_token() -> None:
     assert scope["privacy_guard"] == (Finding("x-acme-contact", "msisdn", "replaced", "value"),)
 
 
-def test_a_bare_invalid_number_is_tokenised_by_its_digits_whatever_its_spelling() -> None:
-    # 447700900123 is a fictional UK number phonenumbers calls invalid: no E.164, its digits.
-    values = {token_for(v) for v in (b"447700900123", b"+44 7700 900123", b"tel:+447700900123")}
+@pytest.mark.parametrize("region", [None, "GB"])
+def test_a_bare_invalid_number_is_tokenised_by_its_digits_whatever_its_spelling(
+    region: str | None,
+) -> None:
+    # 447700900123 is a fictional UK number phonenumbers calls invalid: no E.164, its digits,
+    # also where the default region could read it as national.
+    spellings = (b"447700900123", b"+44 7700 900123", b"tel:+447700900123")
+    values = {token_for(v, default_region=region) for v in spellings}
 
     assert values == {expected(KEY, "msisdn", "447700900123")}
+
+
+def test_an_invalid_national_number_is_tokenised_by_its_digits() -> None:
+    """The default region reads `0…` as national, but only a valid number becomes E.164."""
+    assert token_for(b"07700 900123", default_region="GB") == expected(KEY, "msisdn", "07700900123")
+
+
+@pytest.mark.parametrize("region", ["FK", "AD", "TV"])
+def test_a_short_international_number_is_tokenised_as_e164(region: str) -> None:
+    """Eight and nine digits with the calling code (+500 51234) are whole E.164 numbers too."""
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    assert len(e164) - 1 in (8, 9)
+
+    assert token_for(e164[1:].encode()) == token_for(e164.encode()) == expected(KEY, "msisdn", e164)
 
 
 # --- which identifier the token is made from ----------------------------------------------------
@@ -586,8 +606,10 @@ def test_a_number_written_with_a_plus_is_never_read_as_a_national_one() -> None:
     example = phonenumbers.example_number_for_type("BE", phonenumbers.PhoneNumberType.FIXED_LINE)
     e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
     digits = e164[1:].encode()
-    for written in (b"+" + digits, b"tel:+" + digits, b"TEL:+" + digits):
-        assert token_for(written, default_region="US") == expected(KEY, "msisdn", e164)
+    # RFC 3966's scheme is case-insensitive, as the value rule reads it: `Tel:+` is `tel:+`.
+    for scheme in (b"+", b"tel:+", b"TEL:+", b"Tel:+", b"tEL:+", b"TeL:+"):
+        written = scheme + digits
+        assert token_for(written, default_region="US") == expected(KEY, "msisdn", e164), written
     national = expected(KEY, "msisdn", "+1" + digits.decode())
     assert token_for(digits, default_region="US") == national
     assert token_for(digits) == expected(KEY, "msisdn", e164)

@@ -422,6 +422,26 @@ def test_benign_values_pass_the_middleware(region: str | None) -> None:
     )
 
 
+# Identifier and tracing headers: never scanned, so a number-shaped id is not taken for a number.
+NEVER_SCANNED = [
+    "x-request-id",
+    "x-correlation-id",
+    "idempotency-key",
+    "x-amzn-trace-id",
+    "x-b3-traceid",
+    "x-datadog-trace-id",
+]
+
+
+@pytest.mark.parametrize("name", NEVER_SCANNED)
+def test_never_scanned_names_keep_even_a_number_shaped_value(name: str) -> None:
+    """Ids are often long digit runs: these names stay exempt from the value rules."""
+    headers = [(name.encode(), b"+61491570156"), (name.encode(), IMSIS[0].encode())]
+    scope, _ = _guarded(headers)
+    assert scope["headers"] is headers
+    assert scope["privacy_guard"] == ()
+
+
 # --- budget ------------------------------------------------------------------------------------
 
 
@@ -530,7 +550,25 @@ def test_calling_region_is_the_region_of_the_calling_code(code: int, region: str
 
 
 @pytest.mark.parametrize(
-    "value", [b"", b"4477009", b"4477009001234567", b"44770090012a", b"tel:+447700900123", b"+"]
+    "value",
+    [
+        b"",
+        b"4477009",
+        b"4477009001234567",
+        b"44770090012a",
+        b"tel:+447700900123",
+        b"+",
+        b"2015550123",  # ten digits: national (NANP), not +20 (Egypt) followed by eight digits
+        b"+2015550123",
+    ],
 )
 def test_calling_region_of_anything_else_is_unknown(value: bytes) -> None:
     assert calling_region(value) == "ZZ"
+
+
+@pytest.mark.parametrize("code", sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS))
+def test_calling_region_of_a_non_geographic_code_is_unknown(code: int) -> None:
+    """+800, +808, +870, +881…: no region to count such a number under (not "001")."""
+    digits = f"{code}".ljust(12, "0")
+    assert calling_region(digits.encode()) == "ZZ"
+    assert calling_region(f"+{digits}".encode()) == "ZZ"
