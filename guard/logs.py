@@ -133,7 +133,7 @@ _DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
 _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfFgGcrsa]"
 _KEYED = re.compile(
     rf"""
-    (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})
+    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})
     \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=b?\\?["']|[+0-9]))?(?:b(?=\\?["']))?\\?["']?
     (?P<value>
         (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
@@ -148,7 +148,7 @@ _KEYED = re.compile(
 # is no pair) and the pair opened and closed by brackets.
 _TUPLE = re.compile(
     r"""
-    [(\[][ \t]*b?\\{0,3}(?P<q>["'])(?P<key>[A-Za-z_][\w.-]{0,127})\\{0,3}(?P=q)[ \t]*,[ \t]*
+    [(\[][ \t]*b?\\{0,3}(?P<q>["'])(?P<key>[A-Za-z_-][\w.-]{0,127})\\{0,3}(?P=q)[ \t]*,[ \t]*
     b?\\{0,3}(?P<r>["'])(?P<value>[^"'\\\n]++)\\{0,3}(?P=r)[ \t]*[)\]]
     """,
     re.VERBOSE,
@@ -158,7 +158,7 @@ _TUPLE = re.compile(
 # `X-IMEISV\t4901542032375101`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
 _SPACED = re.compile(
     r"""
-    (?<![\w.-])(?P<key>[A-Za-z_][\w.-]{0,127})(?:[ \t]|\\t)+
+    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{0,127})(?:[ \t]|\\t)+
     (?P<value>(?:\+|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9]){6,}+)(?![\w.])
     """,
     re.VERBOSE,
@@ -173,7 +173,7 @@ _ALNUM = re.compile(r"[0-9A-Za-z]")
 _FORMAT_ONLY = re.compile(_FORMAT)
 # `msisdn=%s` in a logging format string: the name is in the message, the number in an argument.
 _NAMED_FORMAT = re.compile(
-    rf"""(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{{0,127}})\\?["']?[ \t]*[:=][ \t]*\\?["']?{_FORMAT}"""
+    rf"""(?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})\\?["']?[ \t]*[:=][ \t]*\\?["']?{_FORMAT}"""
 )
 # Values that say "nothing here" are left as they are, so they are neither hidden nor counted.
 _PLACEHOLDERS = frozenset({"-", "null", "none", "None", "true", "false", "undefined", "nil"})
@@ -182,8 +182,9 @@ _PLACEHOLDERS = frozenset({"-", "null", "none", "None", "true", "false", "undefi
 # them and without a catalog or extra name as a token has no identifying `name=value` pair, and
 # the (slower) pair pattern is not run on it. tests/test_logs.py keeps this in step with detect.
 NAME_STEMS = ("msisdn", "mdn", "clid", "calling", "imsi", "imei", "subno", "uidh", "acr", "subnym")
-_NAME_TOKEN = re.compile(r"[a-z0-9-]+")
+_NAME_TOKEN = re.compile(r"[a-z0-9][a-z0-9-]*")
 _LINES_FROM = 4096  # longer texts are narrowed to the lines that hold a name
+_RESCANS = 16  # values of pairs searched again for a pair inside them, per text or line
 
 _CHECKS_PER_CANDIDATE = 8  # scan_value spends at most 4; a candidate is never cut short
 _NAME_CACHE_MAX = 4096
@@ -231,7 +232,9 @@ class Redactor:
         self._names = Names(extra=extra)
         self._kinds: dict[str, str | None] = {}
         self._stems = NAME_STEMS
-        self._tokens = frozenset([*CATALOG, *extra])
+        # As `_NAME_TOKEN` finds them: `-rapmin` (a catalog name) and `--x-wsb-cli` (a logged
+        # command-line option) are both found by the token without its leading hyphens.
+        self._tokens = frozenset(name.lstrip("-") for name in [*CATALOG, *extra])
 
     # --- names ---
 
@@ -240,6 +243,17 @@ class Redactor:
         kind = self._kinds.get(name, "")
         if kind != "":
             return kind
+        kind = self._name_kind(name)
+        if kind is None and name[:1] == "-":
+            # A command-line option in a logged argv: `--msisdn=…`, `--x-up-subno …`; a name
+            # may itself start with one `-` (the catalog's `-RAPMIN`: `---rapmin=…`).
+            bare = name.lstrip("-")
+            kind = self._name_kind(bare) or self._name_kind(f"-{bare}")
+        if len(self._kinds) < _NAME_CACHE_MAX:
+            self._kinds[name] = kind
+        return kind
+
+    def _name_kind(self, name: str) -> str | None:
         folded = fold(name)
         verdict = self._names.classify_folded(folded)
         if isinstance(verdict, Flag):
@@ -250,8 +264,6 @@ class Redactor:
             # A name logged as `name=value` may be a query parameter or a cookie pair, which the
             # middleware reads by the pair rule: `callingline=` is one, though no header name.
             kind = pair_name_kind(folded)
-        if len(self._kinds) < _NAME_CACHE_MAX:
-            self._kinds[name] = kind
         return kind
 
     # --- text ---
@@ -348,19 +360,39 @@ class Redactor:
         return _merge(found + more) if more else found
 
     def _named(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Match]:
-        """The values of `pattern`'s (key, value) matches whose key is an identifying name."""
+        """The values of `pattern`'s (key, value) matches whose key is an identifying name.
+
+        The value of a `name=value` pair whose name is not identifying may hold one that is:
+        `url=https://shop.example/pay?msisdn=…`, `error: msisdn=…`, `headers: x-uidh: …`. It
+        is searched again, at most _RESCANS times per call (`a=b=c=…` would otherwise cost one
+        pass per `=`)."""
         found = []
-        for pair in pattern.finditer(text, start, end):
-            value = pair["value"]
-            if value in _PLACEHOLDERS or _MARKER.fullmatch(value):
-                continue
-            key = pair["key"]
-            kind = self.name_kind(key)
-            # `['x-msisdn', 'x-imsi']` is a list of names, not a pair.
-            if kind is not None and (pattern is not _TUPLE or self.name_kind(value) is None):
-                low, high = pair.span("value")
-                found.append(Match(low, high, kind, "name", shown(key)))
-        return found
+        spans = [(start, end)]
+        rescans = _RESCANS
+        while spans:
+            low, high = spans.pop()
+            for pair in pattern.finditer(text, low, high):
+                value = pair["value"]
+                if value in _PLACEHOLDERS or _MARKER.fullmatch(value):
+                    continue
+                key = pair["key"]
+                kind = self.name_kind(key)
+                # `['x-msisdn', 'x-imsi']` is a list of names, not a pair.
+                if kind is not None and (pattern is not _TUPLE or self.name_kind(value) is None):
+                    found.append(Match(*pair.span("value"), kind, "name", shown(key)))
+                elif (
+                    kind is None
+                    and rescans
+                    and pattern is _KEYED
+                    and ("=" in value or ":" in value)
+                    and self.may_hold_names(value)
+                ):
+                    rescans -= 1
+                    inner_low, inner_high = pair.span("value")
+                    if value[-1] in ":=":  # `headers: x-uidh: …`: its value lies past this one
+                        inner_high = high
+                    spans.append((inner_low, inner_high))
+        return found if rescans == _RESCANS else _merge(found)
 
     # --- query strings ---
 

@@ -24,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from guard import ConfigError, detect
+from guard.catalog import CATALOG
 from guard.detect import name_rule
 from guard.logs import (
     NAME_STEMS,
@@ -100,6 +101,22 @@ REDACTED = [
         "PhoneNumber(country_code=1, national_number=2015550123, extension=None)",
         "PhoneNumber(country_code=1, national_number=[msisdn], extension=None)",
     ),
+    # an identifying pair inside the value of another: a URL, a message, a label
+    (
+        "redirect to https://shop.example/pay?msisdn=447700900123&a=1",
+        "redirect to https://shop.example/pay?msisdn=[msisdn]&a=1",
+    ),
+    (
+        'HTTP Request: GET https://api.example/v1?x-msisdn=447700900123 "HTTP/1.1 200 OK"',
+        'HTTP Request: GET https://api.example/v1?x-msisdn=[msisdn] "HTTP/1.1 200 OK"',
+    ),
+    ("next=/pay?msisdn=447700900123", "next=/pay?msisdn=[msisdn]"),
+    ("lookup failed: msisdn=447700900123", "lookup failed: msisdn=[msisdn]"),
+    ("headers: x-uidh: abcdef, accept: */*", "headers: x-uidh: [subscriber_token], accept: */*"),
+    ("a: b: c: msisdn=447700900123", "a: b: c: msisdn=[msisdn]"),
+    # command-line options in a logged argv
+    ("argv: --msisdn=447700900123 --verbose", "argv: --msisdn=[msisdn] --verbose"),
+    ("worker -x-up-subno 447700900123", "worker -x-up-subno [subscriber_token]"),
     # a run that would start at an ISO date's month or day is no number: the date stays whole
     ("2024-01-15 61491570006", "2024-01-15 [msisdn]"),
     ("at 2024-01-15T10:00:00Z 61491570006", "at 2024-01-15T10:00:00Z [msisdn]"),
@@ -137,6 +154,8 @@ LEFT_ALONE = [
     # numbers that are part of a token, or no mobile number
     "ab61491570006 61491570006abc x_61491570006 1.61491570006",
     "national 0491 570 006 needs a region",
+    # pairs inside values, options: only identifying names count
+    "url=https://shop.example/pay?a=b&amount=4.99 opts --verbose=3 --limit=20 note: status=ok",
     "ticket 6149157000 6:20 pm",  # a clock time's hour is no group of the number before it
     "account 99912345678 is no number (no calling code 999)",
     "fixed line 61 2 9876 5432 (bare digits: mobile numbers only)",
@@ -229,6 +248,36 @@ def test_name_stems_cover_the_name_rules() -> None:
     for stem in detect._STEM_KIND:
         assert any(part in stem for part in NAME_STEMS), stem
         assert name_rule(f"x-{stem}") is not None
+
+
+# How logs write a header (or parameter, cookie, option) and its value.
+WRITTEN_PAIRS = [
+    "{name}: {value}",
+    "{name}:{value}",
+    "{name}={value}",
+    "{name} = {value}",
+    '{name}="{value}"',
+    '{{"{name}": "{value}"}}',
+    "[('{name}', '{value}')]",
+    "{name} {value}",
+    "GET /pay?a=1&{name}={value} HTTP/1.1",
+    "cookie: a=b; {name}={value}",
+    "note: {name}: {value}",
+    "url=https://shop.example/pay?{name}={value}&a=1",
+    "argv --{name}={value}",
+    "argv --{name} {value}",
+]
+
+
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_catalog_name_as_logs_write_it(name: str) -> None:
+    # UK: a number only the name can flag. Upper case and underscores too; and far down a long
+    # text, where only the lines holding a name are searched.
+    spellings = {name, name.upper(), name.replace("-", "_")}
+    texts = [form.format(name=n, value=UK) for form in WRITTEN_PAIRS for n in spellings]
+    texts.append("x" * 5000 + f"\n{name}: {UK}\n")
+    leaks = [text[-72:] for text in texts if UK in redact_text(text)]
+    assert leaks == []
 
 
 PAIR_NAME_PARTS = st.lists(
