@@ -153,6 +153,12 @@ _TUPLE = re.compile(
     """,
     re.VERBOSE,
 )
+# An XML element, as SOAP and XML APIs log them (Parlay X, carriers' own): `<msisdn>…</msisdn>`,
+# `<ns2:MSISDN xsi:type="…">…</ns2:MSISDN>`. A namespace prefix stays in the key: a name rule
+# finds its stem anywhere, a catalog name needs the bare name, which `name_kind` tries too.
+_ELEMENT = re.compile(
+    r"<(?P<key>[A-Za-z_-][\w.:-]{0,127})(?:[ \t][^<>]{0,512})?>(?P<value>[^<]++)</(?P=key)>"
+)
 # An identifying name and a number after nothing but blanks (also a tab escaped in a JSON
 # string), as prose and ad-hoc debug lines write them: `msisdn 447700900123`,
 # `X-IMEISV\t4901542032375101`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
@@ -244,10 +250,13 @@ class Redactor:
         if kind != "":
             return kind
         kind = self._name_kind(name)
-        if kind is None and name[:1] == "-":
+        local = name.rpartition(":")[2]  # without an XML namespace prefix: `ns2:x-wsb-cli`
+        if kind is None and local != name:
+            kind = self._name_kind(local)
+        if kind is None and local[:1] == "-":
             # A command-line option in a logged argv: `--msisdn=…`, `--x-up-subno …`; a name
             # may itself start with one `-` (the catalog's `-RAPMIN`: `---rapmin=…`).
-            bare = name.lstrip("-")
+            bare = local.lstrip("-")
             kind = self._name_kind(bare) or self._name_kind(f"-{bare}")
         if len(self._kinds) < _NAME_CACHE_MAX:
             self._kinds[name] = kind
@@ -357,6 +366,8 @@ class Redactor:
         more = self._named(_SPACED, text, start, end)
         if "," in text[start:end]:
             more += self._named(_TUPLE, text, start, end)
+        if "</" in text[start:end]:
+            more += self._named(_ELEMENT, text, start, end)
         return _merge(found + more) if more else found
 
     def _named(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Match]:

@@ -114,6 +114,13 @@ REDACTED = [
     ("lookup failed: msisdn=447700900123", "lookup failed: msisdn=[msisdn]"),
     ("headers: x-uidh: abcdef, accept: */*", "headers: x-uidh: [subscriber_token], accept: */*"),
     ("a: b: c: msisdn=447700900123", "a: b: c: msisdn=[msisdn]"),
+    # XML elements, as SOAP APIs log them
+    ("<msisdn>447700900123</msisdn><id>5</id>", "<msisdn>[msisdn]</msisdn><id>5</id>"),
+    (
+        '<ns2:MSISDN xsi:type="xsd:string">447700900123</ns2:MSISDN>',
+        '<ns2:MSISDN xsi:type="xsd:string">[msisdn]</ns2:MSISDN>',
+    ),
+    ("<ns:x-wsb-cli>447700900123</ns:x-wsb-cli>", "<ns:x-wsb-cli>[msisdn]</ns:x-wsb-cli>"),
     # command-line options in a logged argv
     ("argv: --msisdn=447700900123 --verbose", "argv: --msisdn=[msisdn] --verbose"),
     ("worker -x-up-subno 447700900123", "worker -x-up-subno [subscriber_token]"),
@@ -266,6 +273,8 @@ WRITTEN_PAIRS = [
     "url=https://shop.example/pay?{name}={value}&a=1",
     "argv --{name}={value}",
     "argv --{name} {value}",
+    "<{name}>{value}</{name}>",
+    "<ns2:{name}>{value}</ns2:{name}>",
 ]
 
 
