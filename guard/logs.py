@@ -35,6 +35,7 @@ import math
 import re
 import sys
 from collections.abc import (
+    Callable,
     ItemsView,
     Iterable,
     Iterator,
@@ -79,6 +80,8 @@ SERVER_LOGGERS = (
     "gunicorn.access",
     "hypercorn.error",
     "hypercorn.access",
+    "_granian",
+    "granian.access",
 )
 WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 
@@ -839,15 +842,18 @@ class RedactingFilter(logging.Filter):
         self.redactor = _DEFAULT if redactor is None else redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.__dict__.get(_DONE):
-            return True
+        if not record.__dict__.get(_DONE):
+            self.redact(record)
+            record.__dict__[_DONE] = True
+        return True
+
+    def redact(self, record: logging.LogRecord) -> None:
+        """Redact `record` in place, whether or not it was before; never raises."""
         try:
             self._redact(record)
         except Exception:
             record.msg, record.args = WITHHELD, None
             record.exc_info = record.exc_text = record.stack_info = None
-        record.__dict__[_DONE] = True
-        return True
 
     def _named_argument(self, msg: str) -> bool:
         return any(
@@ -1041,8 +1047,11 @@ def configure_logging(
       - the root logger: one handler (replacing the one an earlier call installed) with
         `ProcessorFormatter` — exceptions formatted, redacted again, rendered as JSON or console
         — and a `RedactingFilter`; other handlers already on the root get the filter too;
-      - `SERVER_LOGGERS` (uvicorn, gunicorn, hypercorn): the filter on each logger and each of
-        their handlers, so a server that installs its own handler still logs redacted lines.
+      - `SERVER_LOGGERS` (uvicorn, gunicorn, hypercorn, granian): the filter on each logger and
+        each of their handlers, so a server that installs its own handler still logs redacted
+        lines;
+      - the log record factory: every record is redacted as it is made, so a handler installed
+        later (a framework's `dictConfig`) prints it redacted too.
     """
     config = GuardConfig.from_env(environ)
     level = config.log_level if level is None else level
@@ -1081,6 +1090,7 @@ def configure_logging(
     log_filter = RedactingFilter(redactor=redactor)
     handler.addFilter(log_filter)
 
+    _set_record_factory(log_filter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(old)
@@ -1111,6 +1121,33 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+class _RedactingFactory:
+    """A log record factory that redacts each record as it is made.
+
+    Filters sit on handlers, and frameworks install handlers of their own after start-up
+    (Litestar's `dictConfig` replaces the root's when the app is built, Django's console handler
+    sits on the `django` logger): a record made here reaches those redacted too. `extra`
+    attributes are set on a record after its factory returns, so the filters still run (and
+    redact again, which changes nothing already redacted).
+    """
+
+    def __init__(self, inner: Callable[..., logging.LogRecord], log_filter: RedactingFilter):
+        self.inner = inner
+        self.log_filter = log_filter
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.inner(*args, **kwargs)
+        self.log_filter.redact(record)
+        return record
+
+
+def _set_record_factory(log_filter: RedactingFilter) -> None:
+    """Redact every record as it is made; replaces the factory an earlier call set."""
+    factory = logging.getLogRecordFactory()
+    inner = factory.inner if isinstance(factory, _RedactingFactory) else factory
+    logging.setLogRecordFactory(_RedactingFactory(inner, log_filter))
 
 
 def _add_filter(target: logging.Handler | logging.Logger, log_filter: RedactingFilter) -> None:

@@ -612,7 +612,9 @@ def pristine_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     filters = {name: logging.getLogger(name).filters[:] for name in SERVER_LOGGERS}
+    factory = logging.getLogRecordFactory()
     yield
+    logging.setLogRecordFactory(factory)
     for handler in root.handlers[:]:
         if handler not in handlers:
             root.removeHandler(handler)
@@ -627,6 +629,39 @@ def pristine_logging() -> Iterator[None]:
 def configured(stream: io.StringIO, **env: str) -> None:
     environ = {f"PRIVACY_GUARD_{k.upper()}": v for k, v in env.items()}
     configure_logging(stream=stream, environ=environ)
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_a_handler_installed_later_prints_records_redacted() -> None:
+    """Litestar's dictConfig replaces the root's handlers when the app is built; Django puts a
+    console handler on the `django` logger. Neither carries the filter; records reach them
+    redacted all the same, exceptions and stacks included."""
+    configured(io.StringIO())
+    configured(io.StringIO())  # again: one factory, not two
+    stream = io.StringIO()
+    late = logging.StreamHandler(stream)
+    late.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    kept = root.handlers[:]
+    root.handlers = [late]
+    django = logging.getLogger("django.request")
+    try:
+        logging.getLogger("app").warning("sms to %s failed", AU_SPACED)
+        try:
+            raise KeyError(f"no subscriber {AU}")
+        except KeyError:
+            django.exception("Not Found: /subscribers/%s", AU, stack_info=True)
+    finally:
+        root.handlers = kept
+    out = stream.getvalue()
+    assert "app sms to [msisdn] failed" in out
+    assert "django.request Not Found: /subscribers/[msisdn]" in out
+    assert "KeyError: 'no subscriber [msisdn]'" in out
+    assert "Stack (most recent call last)" in out
+    assert AU not in out
+    assert "491 570 006" not in out
+    factory = logging.getLogRecordFactory()
+    assert not isinstance(factory.inner, type(factory))  # type: ignore[attr-defined]
 
 
 @pytest.mark.usefixtures("pristine_logging")
