@@ -93,20 +93,28 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 # token (`ab61491570006`, `x_61491570006`) nor of a dotted run (`1.61491570006`), except after a
 # `%XX` escape (below). Possessive repeats take the whole run or nothing, so a run that runs into a
 # token (`61491570006x`, `…0006.5`) is skipped, not shortened until it fits. A space-separated group
-# that starts a clock time (`… 10:20`) ends the run, and an ISO date (`2024-01-15`) is never one,
-# nor does a run start at its month or day: a timestamp is not a phone number. A prefix (`+`,
-# `%2B`, `tel:`) or a bracketed area code before the run is taken by `_BEFORE`. A `%XX` escape of
-# a character that is no letter, digit or `_` (`%20`, `%2B`, `%2C`, `%3D`, …) ends a token as the
-# character itself would: `to%3D61491570006`, `…%2C61491570007`. An escaped letter (`%41`) does
-# not: `%4161491570006` is `A61491570006`, a token.
+# that starts a clock time (`… 10:20`) or is dotted (`… 0.25s`, `… 1.1`, `… 10.0.0.1`) ends the
+# run, and an ISO date (`2024-01-15`) is never one, nor does a run start at its month or day: a
+# timestamp is not a phone number. A prefix (`+`, `%2B`, `tel:`) or a bracketed area code before
+# the run is taken by `_BEFORE`. A `%XX` escape of a character that is no letter, digit or `_`
+# (`%20`, `%2B`, `%2C`, `%3D`, …) ends a token as the character itself would: `to%3D61491570006`,
+# `…%2C61491570007`. An escaped letter (`%41`) does not: `%4161491570006` is `A61491570006`, a
+# token. Nor does a backslash escape, as `repr()` writes what it cannot print (`\n`, `\t`,
+# `\ufeff`, `\u200b`, `\xa0`): `KeyError: '\ufeff61491570006'` holds a number.
 _ESCAPED_DELIMITER = r"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])"
+# A digit right after a backslash escape (lookbehinds are fixed-width: one per width).
+_AFTER_REPR_ESCAPE = "|".join(
+    rf"(?<=\\{escape}[0-9])"
+    for escape in ("[nrtvfab]", "x[0-9a-f]{2}", "u[0-9a-f]{4}", "U[0-9a-f]{8}")
+)
 _NUMBER = re.compile(
     rf"""
     [0-9]
-    (?:(?<={_ESCAPED_DELIMITER}[0-9])|(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
+    (?:(?<={_ESCAPED_DELIMITER}[0-9])|{_AFTER_REPR_ESCAPE}
+      |(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
     (?![0-9]{{3}}-[01][0-9]-[0-3][0-9](?![0-9]))
     (?<![0-9]{{4}}-[01])(?<![0-9]{{4}}-[01][0-9]-[0-3])
-    (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9])[0-9]|%20[0-9]){{6,}}+
+    (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9]|[0-9]+[.][0-9])[0-9]|%20[0-9]){{6,}}+
     (?![0-9A-Za-z_]|[.][0-9])
     """,
     re.VERBOSE,
@@ -139,7 +147,8 @@ _KEYED = re.compile(
     (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})
     \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=b?\\?["']|[+0-9]))?(?:b(?=\\?["']))?\\?["']?
     (?P<value>
-        (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+(?![^{_DELIMITERS}])
+        (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+
+        (?:,(?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+)*+(?![^{_DELIMITERS}])
       | (?!{_FORMAT})(?!b\\?["'])[^{_DELIMITERS}]+
     )
     """,
@@ -192,6 +201,10 @@ _PLACEHOLDERS = frozenset({"-", "null", "none", "None", "true", "false", "undefi
 # the (slower) pair pattern is not run on it. tests/test_logs.py keeps this in step with detect.
 NAME_STEMS = ("msisdn", "mdn", "clid", "calling", "imsi", "imei", "subno", "uidh", "acr", "subnym")
 _NAME_TOKEN = re.compile(r"[a-z0-9][a-z0-9-]*")
+_HEADER_ATOM = re.compile(r"\{([^{}]+)\}[ieo]")
+# The next item of a list value, after its first: `, '…'`, `, b"…"`, `,…` (closing quote first).
+_NEXT_ITEM = re.compile(rf"""\\?["']?[ \t]*,[ \t]*b?\\?["']?(?P<value>[^{_DELIMITERS}]+)""")
+_LIST_ITEMS = 64
 _LINES_FROM = 4096  # longer texts are narrowed to the lines that hold a name
 _RESCANS = 16  # values of pairs searched again for a pair inside them, per text or line
 
@@ -253,7 +266,10 @@ class Redactor:
         if kind != "":
             return kind
         kind = self._name_kind(name)
-        local = name.rpartition(":")[2]  # without an XML namespace prefix: `ns2:x-wsb-cli`
+        # An access-log atom of gunicorn and hypercorn (`%({x-uidh}i)s`: a request header), or an
+        # XML name with a namespace prefix (`ns2:x-wsb-cli`): the name inside.
+        atom = _HEADER_ATOM.fullmatch(name)
+        local = atom[1] if atom else name.rpartition(":")[2]
         if kind is None and local != name:
             kind = self._name_kind(local)
         if kind is None and local[:1] == "-":
@@ -394,6 +410,9 @@ class Redactor:
                 # `['x-msisdn', 'x-imsi']` is a list of names, not a pair.
                 if kind is not None and (pattern is not _TUPLE or self.name_kind(value) is None):
                     found.append(Match(*pair.span("value"), kind, "name", shown(key)))
+                    between = text[pair.end("key") : pair.start("value")]
+                    if pattern is _KEYED and ("[" in between or "(" in between):
+                        found += _list_items(text, pair.end("value"), high, kind, shown(key))
                 elif (
                     kind is None
                     and rescans
@@ -758,6 +777,19 @@ def _merge(matches: list[Match]) -> list[Match]:
             continue
         out.append(match)
     return out
+
+
+def _list_items(text: str, position: int, end: int, kind: str, name: str) -> list[Match]:
+    """The items after the first of an identifying name's list value: `'msisdn': ['…', '…']`
+    (`parse_qs` gives a list per name), at most _LIST_ITEMS of them."""
+    found = []
+    for _ in range(_LIST_ITEMS):
+        item = _NEXT_ITEM.match(text, position, end)
+        if item is None:
+            break
+        found.append(Match(*item.span("value"), kind, "name", name))
+        position = item.end("value")
+    return found
 
 
 def _in_uuid(text: str, start: int, end: int) -> bool:

@@ -114,6 +114,22 @@ REDACTED = [
     ("lookup failed: msisdn=447700900123", "lookup failed: msisdn=[msisdn]"),
     ("headers: x-uidh: abcdef, accept: */*", "headers: x-uidh: [subscriber_token], accept: */*"),
     ("a: b: c: msisdn=447700900123", "a: b: c: msisdn=[msisdn]"),
+    # a number followed by a decimal, a version or an address: hypercorn's request line
+    # (`GET /path 1.1`), durations, prices
+    ('"GET /subscribers/61491570006 1.1" 200', '"GET /subscribers/[msisdn] 1.1" 200'),
+    ("sms to 61491570006 0.25s", "sms to [msisdn] 0.25s"),
+    ("charged 61491570006 4.99 AUD", "charged [msisdn] 4.99 AUD"),
+    ("attach 310150123456789 1.5 from 10.0.0.1", "attach [imsi] 1.5 from 10.0.0.1"),
+    # after a backslash escape, as repr() writes a BOM, a zero-width space or a newline
+    ("KeyError: '\\ufeff61491570006'", "KeyError: '\\ufeff[msisdn]'"),
+    ("ValueError('\\u200b61491570006')", "ValueError('\\u200b[msisdn]')"),
+    ("'\\n61491570006' '\\xa061491570006'", "'\\n[msisdn]' '\\xa0[msisdn]'"),
+    # every item of an identifying name's list value (`parse_qs`), or comma-separated numbers
+    (
+        "{'msisdn': ['447700900123', '447700900124'], 'a': ['b', 'c']}",
+        "{'msisdn': ['[msisdn]', '[msisdn]'], 'a': ['b', 'c']}",
+    ),
+    ("msisdn=447700900123,447700900124 ok", "msisdn=[msisdn] ok"),
     # XML elements, as SOAP APIs log them
     ("<msisdn>447700900123</msisdn><id>5</id>", "<msisdn>[msisdn]</msisdn><id>5</id>"),
     (
@@ -517,6 +533,14 @@ FILTERED = [
     (record("number %d", int(AU)), "number [msisdn]"),
     (record("billing msisdn=%s", UK), "billing msisdn=[msisdn]"),
     (record("header x-msisdn: %s", UK), "header x-msisdn: [msisdn]"),
+    # gunicorn and hypercorn access atoms for request headers: `%({x-uidh}i)s`
+    (
+        record(
+            '"%(r)s" %({x-uidh}i)s %({x-wsb-cli}i)s',
+            {"r": "GET /", "{x-uidh}i": "T0RBd01EQXdNREF3", "{x-wsb-cli}i": UK},
+        ),
+        '"GET /" [subscriber_token] [msisdn]',
+    ),
     (record(ValueError(f"cannot bill {AU}")), "cannot bill [msisdn]"),  # a msg that is no str
     (record("billing %(msisdn)s", {"msisdn": UK}), "billing [msisdn]"),
     (record("list %r", [(b"x-msisdn", UK.encode())]), "list [(b'x-msisdn', b'[msisdn]')]"),
