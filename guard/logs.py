@@ -165,6 +165,15 @@ _TUPLE = re.compile(
     """,
     re.VERBOSE,
 )
+# A header as a name/value object, written as JSON, a repr or a dataclass:
+# `{"name": "X-UIDH", "value": "…"}`, `Header(name='x-msisdn', value='…')`.
+_NAME_VALUE = re.compile(
+    r"""
+    \bname\\?["']?[ \t]*[:=][ \t]*\\?["'](?P<key>[A-Za-z_-][\w.-]{0,127})\\?["'][ \t]*,[ \t]*
+    \\?["']?value\\?["']?[ \t]*[:=][ \t]*b?\\?["'](?P<value>[^"'\\\n]++)
+    """,
+    re.VERBOSE,
+)
 # An XML element, as SOAP and XML APIs log them (Parlay X, carriers' own): `<msisdn>…</msisdn>`,
 # `<ns2:MSISDN xsi:type="…">…</ns2:MSISDN>`. A namespace prefix stays in the key: a name rule
 # finds its stem anywhere, a catalog name needs the bare name, which `name_kind` tries too.
@@ -387,6 +396,8 @@ class Redactor:
             more += self._named(_TUPLE, text, start, end)
         if "</" in text[start:end]:
             more += self._named(_ELEMENT, text, start, end)
+        if "value" in text[start:end]:
+            more += self._named(_NAME_VALUE, text, start, end)
         return _merge(found + more) if more else found
 
     def _named(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Match]:
@@ -615,6 +626,13 @@ class Redactor:
         digits as a phone number.
         """
         out: dict[Any, Any] = {}
+        named = mapping.get("name") if "value" in mapping else None
+        if isinstance(named, str) and len(mapping) <= 3 and 0 < len(named) <= 128:
+            # `{"name": "X-UIDH", "value": "…"}`: a header as HAR files, gateways and OpenAPI
+            # examples write one. Its value is the named header's.
+            kind = self.name_kind(named)
+            if kind is not None and not _placeholder(mapping["value"]):
+                mapping = {**mapping, "value": _marker(kind, mapping["value"])}
         for key, item in mapping.items():
             if key in _UNTOUCHED:
                 out[key] = item

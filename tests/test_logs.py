@@ -130,6 +130,15 @@ REDACTED = [
         "{'msisdn': ['[msisdn]', '[msisdn]'], 'a': ['b', 'c']}",
     ),
     ("msisdn=447700900123,447700900124 ok", "msisdn=[msisdn] ok"),
+    # a header as a name/value object: HAR files, gateways, dataclasses
+    (
+        "[{'name': 'X-UIDH', 'value': 'T0RBd01EQXdNREF3'}, {'name': 'accept', 'value': '*/*'}]",
+        "[{'name': 'X-UIDH', 'value': '[subscriber_token]'}, {'name': 'accept', 'value': '*/*'}]",
+    ),
+    (
+        "Header(name='x-msisdn', value='447700900123') name=bob, value=5",
+        "Header(name='x-msisdn', value='[msisdn]') name=bob, value=5",
+    ),
     # XML elements, as SOAP APIs log them
     ("<msisdn>447700900123</msisdn><id>5</id>", "<msisdn>[msisdn]</msisdn><id>5</id>"),
     (
@@ -446,6 +455,15 @@ PROCESSED: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ),
     # bytes-like values come back as bytes
     ({"event": "b", "body": bytearray(b"to 61491570006")}, {"event": "b", "body": b"to [msisdn]"}),
+    # a header as a name/value object (HAR, gateways): the value is the named header's
+    (
+        {"event": "h", "headers": [{"name": "X-UIDH", "value": "T0RBd01EQXdNREF3"}]},
+        {"event": "h", "headers": [{"name": "X-UIDH", "value": "[subscriber_token]"}]},
+    ),
+    (
+        {"event": "h", "header": {"name": "accept", "value": "*/*", "comment": "x"}},
+        {"event": "h", "header": {"name": "accept", "value": "*/*", "comment": "x"}},
+    ),
     # left alone
     (dict(_LEFT_ALONE), _LEFT_ALONE),  # a copy: the processor redacts in place
     # the guard's own pseudonym header holds no number: it is meant for the app and its logs
