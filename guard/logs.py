@@ -102,16 +102,13 @@ WITHHELD = "[log record withheld: privacy-guard could not redact it]"
 # token. Nor does a backslash escape, as `repr()` writes what it cannot print (`\n`, `\t`,
 # `\ufeff`, `\u200b`, `\xa0`): `KeyError: '\ufeff61491570006'` holds a number.
 _ESCAPED_DELIMITER = r"%(?:[01][0-9A-Fa-f]|2[0-9A-Fa-f]|3[A-Fa-f]|40|5[B-Eb-e]|60|7[B-Fb-f])"
-# A digit right after a backslash escape (lookbehinds are fixed-width: one per width).
-_AFTER_REPR_ESCAPE = "|".join(
-    rf"(?<=\\{escape}[0-9])"
-    for escape in ("[nrtvfab]", "x[0-9a-f]{2}", "u[0-9a-f]{4}", "U[0-9a-f]{8}")
-)
+# A backslash escape before a digit. `_find` blanks these out (same length) before it looks for
+# runs, rather than `_NUMBER` testing four more lookbehinds at every digit of every line.
+_REPR_ESCAPE = re.compile(r"\\(?:[nrtvfab]|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})(?=[0-9])")
 _NUMBER = re.compile(
     rf"""
     [0-9]
-    (?:(?<={_ESCAPED_DELIMITER}[0-9])|{_AFTER_REPR_ESCAPE}
-      |(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9]))
+    (?:(?<![0-9A-Za-z_][0-9])(?<![0-9][.][0-9])|(?<={_ESCAPED_DELIMITER}[0-9]))
     (?![0-9]{{3}}-[01][0-9]-[0-3][0-9](?![0-9]))
     (?<![0-9]{{4}}-[01])(?<![0-9]{{4}}-[01][0-9]-[0-3])
     (?:-?[0-9]|[ ](?![0-9]{{1,2}}:[0-9]|[0-9]+[.][0-9])[0-9]|%20[0-9]){{6,}}+
@@ -323,7 +320,8 @@ class Redactor:
                 keyed = _merge(keyed + printed)
         found = list(keyed)
         next_pair = 0  # runs and pairs both come in order: the first pair not yet behind a run
-        for run in _NUMBER.finditer(text):
+        blanked = _REPR_ESCAPE.sub(_blank, text) if "\\" in text else text
+        for run in _NUMBER.finditer(blanked):
             start, end = run.span()
             if start and (
                 text[start - 1] in _PREFIX_ENDS
@@ -392,11 +390,12 @@ class Redactor:
     def _pairs_in(self, text: str, start: int, end: int) -> list[Match]:
         found = self._named(_KEYED, text, start, end)
         more = self._named(_SPACED, text, start, end)
-        if "," in text[start:end]:
+        part = text[start:end] if start or end != len(text) else text
+        if "," in part:
             more += self._named(_TUPLE, text, start, end)
-        if "</" in text[start:end]:
+        if "</" in part:
             more += self._named(_ELEMENT, text, start, end)
-        if "value" in text[start:end]:
+        if "value" in part:
             more += self._named(_NAME_VALUE, text, start, end)
         return _merge(found + more) if more else found
 
@@ -795,6 +794,10 @@ def _merge(matches: list[Match]) -> list[Match]:
             continue
         out.append(match)
     return out
+
+
+def _blank(match: re.Match[str]) -> str:
+    return " " * len(match[0])
 
 
 def _list_items(text: str, position: int, end: int, kind: str, name: str) -> list[Match]:
