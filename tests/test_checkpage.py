@@ -105,7 +105,12 @@ def test_clean_request_gets_a_clean_verdict() -> None:
 
 @pytest.mark.parametrize(
     "accept",
-    [b"application/json", b"application/json, */*;q=0.1", b"application/json; charset=utf-8"],
+    [
+        b"application/json",
+        b"application/json, */*;q=0.1",
+        b"application/json; charset=utf-8",
+        b"Application/JSON",  # media types are case-insensitive (RFC 9110 §8.3.1)
+    ],
 )
 def test_json_when_asked(accept: bytes) -> None:
     status, headers, body, app = page([(b"accept", accept), *CARRIER])
@@ -128,7 +133,14 @@ def test_json_when_asked(accept: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "accept", [b"text/html,application/json", b"*/*", b"text/html", b"application/xml"]
+    "accept",
+    [
+        b"text/html,application/json",
+        b"*/*",
+        b"text/html",
+        b"application/xml",
+        b"Text/HTML, Application/JSON",
+    ],
 )
 def test_html_otherwise(accept: bytes) -> None:
     _, headers, _, _ = page([(b"accept", accept), *CARRIER])

@@ -6,8 +6,13 @@ import dataclasses
 from typing import Any
 
 import pytest
+import structlog
+from conftest import call, http_scope, status_of
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
 
 from guard import ConfigError, GuardConfig, PrivacyGuard
+from guard.events import EVENT_CONFIG
 
 P = "PRIVACY_GUARD_"
 
@@ -48,6 +53,8 @@ GOOD_ENV = [
     ("METRICS_PATH", "", "metrics_path", None),
     ("METRICS_PATH", "/metrics", "metrics_path", "/metrics"),
     ("METRICS_PATH", "/internal/prom-metrics", "metrics_path", "/internal/prom-metrics"),
+    ("METRICS_PATH", "/", "metrics_path", "/"),  # a metrics-only app: the root is the path
+    ("METRICS_PATH", "/" + "m" * 255, "metrics_path", "/" + "m" * 255),  # the longest
     ("METRICS_PORT", "", "metrics_port", None),
     ("METRICS_PORT", "9464", "metrics_port", 9464),
     ("METRICS_PORT", "1", "metrics_port", 1),
@@ -115,6 +122,7 @@ BAD_ENV = [
     ("LOG_LEVEL", "verbose"),
     ("LOG_FORMAT", "text"),
     ("LOG_FORMAT", "logfmt"),
+    ("METRICS_PATH", "/" + "m" * 256),  # one character past the longest path
 ]
 
 GOOD_ARGS = [
@@ -220,6 +228,35 @@ def test_a_long_bad_value_is_never_echoed(variable: str) -> None:
     assert_names(caught.value, P + variable)
     assert "447700900123" not in str(caught.value)
     assert "447700900123" not in repr(caught.value)
+
+
+@pytest.mark.parametrize("variable", ["MODE", "SCAN_VALUES", "LOG_LEVEL", "LOG_FORMAT"])
+def test_a_short_value_with_digits_is_never_echoed_but_a_typo_is(variable: str) -> None:
+    """Only a short plain word is quoted back (a typo the operator will recognise): a value
+    with digits could be a phone number or a secret, however short."""
+    for text in ("447700900123", "strip2", "7700 900123"):
+        with pytest.raises(ConfigError) as caught:
+            GuardConfig.from_env(environ={P + variable: text})
+        assert_names(caught.value, P + variable)
+        assert text not in str(caught.value)
+        assert "this value" in str(caught.value)
+
+    with pytest.raises(ConfigError) as caught:
+        GuardConfig.from_env(environ={P + variable: "bogus"})
+    assert "'bogus'" in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["scan_budget", "scan_bytes"])
+def test_the_value_scan_bounds_take_zero_and_refuse_what_is_not_a_count(field: str) -> None:
+    """Zero is a bound (no value checks at all), not an error; anything that is not a
+    non-negative integer is refused by the argument's name (it has no variable)."""
+    assert getattr(GuardConfig(**{field: 0}), field) == 0
+    assert getattr(GuardConfig(**{field: 1}), field) == 1
+    for value in (-1, True, "32", 1.5, None):
+        with pytest.raises(ConfigError) as caught:
+            GuardConfig(**{field: value})
+        assert caught.value.variable == field
+        assert "an integer >= 0" in str(caught.value)
 
 
 @pytest.mark.parametrize(("field", "value", "parsed"), GOOD_ARGS)
@@ -391,6 +428,9 @@ def test_config_is_frozen() -> None:
         config.mode = "report"  # type: ignore[misc]
 
 
+LIFESPAN_STARTUP = [{"type": "lifespan.startup"}]
+
+
 async def _app(scope: Any, receive: Any, send: Any) -> None:
     raise AssertionError("never called")
 
@@ -413,3 +453,24 @@ def test_guard_with_a_bad_environment_raises_at_once(
         PrivacyGuard(_app)
 
     assert caught.value.variable == P + variable
+
+
+def test_a_framework_built_guard_with_a_bad_environment_logs_why_it_fails_the_lifespan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Built lazily by Starlette, the guard cannot raise: it fails `lifespan.startup` with the
+    error, and logs it as its own config event too (what log pipelines alert on), not only
+    through the server's message."""
+    monkeypatch.setenv(P + "MODE", "bogus")
+    app = Starlette()
+    app.add_middleware(PrivacyGuard, registry=CollectorRegistry())
+
+    with structlog.testing.capture_logs() as logs:
+        sent = call(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, LIFESPAN_STARTUP)
+
+    assert [m["type"] for m in sent] == ["lifespan.startup.failed"]
+    assert P + "MODE" in sent[0]["message"]
+    configs = [e for e in logs if e["event"] == EVENT_CONFIG]
+    assert len(configs) == 1
+    assert P + "MODE" in configs[0]["error"]
+    assert status_of(call(app, http_scope([]))) == 500

@@ -55,6 +55,26 @@ def test_the_exposition_is_lint_clean(config: GuardConfig) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_registry_of_its_own_is_exposed_as_it_is_under_multiprocess(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only prometheus-client's default registry is aggregated from the worker files: a guard
+    given a registry of its own (tests, an app exposing several) keeps its counts when
+    PROMETHEUS_MULTIPROC_DIR happens to be set."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    registry = CollectorRegistry()
+    guard = PrivacyGuard(_app, config=GuardConfig(), registry=registry)
+    _call(guard, CARRIER)
+
+    body, _ = exposition(registry)
+
+    assert b'privacy_guard_requests_total{result="flagged",type="http"} 1.0' in body
+    assert (
+        b'privacy_guard_identifiers_total{action="removed",header="x-msisdn",kind="msisdn"} 1.0'
+        in body
+    )
+
+
 def _scrape(url: str) -> str:
     deadline = time.monotonic() + 15
     while True:

@@ -10,7 +10,8 @@ from conftest import RecordingApp, call, http_scope
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from guard import GuardConfig, PrivacyGuard
-from guard.metrics import GuardMetrics, _bump, _Ticks
+from guard.catalog import KINDS
+from guard.metrics import OVERHEAD_SAMPLE, GuardMetrics, _bump, _Ticks
 
 LABELS = {"header", "other", "cookie", "query"}
 
@@ -165,3 +166,60 @@ def test_identifier_counts_are_bound_once_and_only_for_the_closed_label_set() ->
     with pytest.raises(ValueError, match="closed set"):
         metrics.identifier_counts["x-not-a-label", "msisdn", "removed"]
     assert ("x-not-a-label", "msisdn", "removed") not in metrics.identifier_counts
+
+
+def test_the_overhead_is_timed_for_exactly_one_request_in_the_sample() -> None:
+    """The histogram's help says "sampled 1 in OVERHEAD_SAMPLE": its count must agree, or a
+    dashboard scaling the count by the sample misstates the request rate."""
+    registry = CollectorRegistry()
+    guard = PrivacyGuard(RecordingApp(), config=GuardConfig(), registry=registry)
+
+    def timed() -> float | None:
+        return registry.get_sample_value("privacy_guard_overhead_seconds_count")
+
+    for _ in range(OVERHEAD_SAMPLE - 1):
+        call(guard, http_scope([(b"host", b"a.test")]))
+    assert timed() == 0
+    call(guard, http_scope([(b"host", b"a.test"), (b"x-msisdn", b"447700900123")]))
+    assert timed() == 1
+    for _ in range(OVERHEAD_SAMPLE * 3):
+        call(guard, http_scope([(b"host", b"a.test")]))
+    assert timed() == 4
+
+
+def test_a_request_without_a_phone_number_is_not_counted_in_numbers() -> None:
+    """numbers_total counts requests carrying a number; an IMSI-only or device-token request
+    found and removed adds no region (and never a "None" one)."""
+    registry = CollectorRegistry()
+    guard = PrivacyGuard(RecordingApp(), config=GuardConfig(), registry=registry)
+
+    for _ in range(2):  # the second is a replayed plan
+        call(guard, http_scope([(b"host", b"a.test"), (b"x-imsi", b"001010123456789")]))
+
+    numbers = [
+        (sample.labels["region"], sample.value)
+        for metric in registry.collect()
+        for sample in metric.samples
+        if sample.name == "privacy_guard_numbers_total"
+    ]
+    assert numbers == [("ZZ", 0.0)]
+    flagged = {"type": "http", "result": "flagged"}
+    assert registry.get_sample_value("privacy_guard_requests_total", flagged) == 2
+
+
+def test_identifier_series_of_every_kind_read_zero_from_start_up() -> None:
+    """Pre-initialised for each action the guard can take, so that dashboards read 0, not
+    "No data", before the first finding; and for no other action."""
+    registry = CollectorRegistry()
+    _metrics(registry)
+
+    for kind in KINDS:
+        labels = {"header": "other", "kind": kind}
+        removed = registry.get_sample_value(
+            "privacy_guard_identifiers_total", labels | {"action": "removed"}
+        )
+        assert removed == 0, kind
+        reported = registry.get_sample_value(
+            "privacy_guard_identifiers_total", labels | {"action": "reported"}
+        )
+        assert reported is None, kind

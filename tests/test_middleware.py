@@ -385,6 +385,52 @@ def test_an_inner_strip_guard_removes_what_only_the_outer_one_could_find(
     assert {f.action for f in app.scope["privacy_guard"]} == {"removed"}
 
 
+@pytest.mark.parametrize(
+    ("outer_config", "headers", "header"),
+    [
+        *OUTER_ONLY,
+        pytest.param(
+            {},
+            [(b"cookie", b"session=abc; msisdn=" + UK_NUMBER), (b"accept", b"*/*")],
+            "cookie:msisdn",
+            id="cookie pair",
+        ),
+    ],
+)
+def test_an_inner_report_guard_removes_nothing_the_outer_one_reported(
+    outer_config: dict[str, Any], headers: list[tuple[bytes, bytes]], header: str
+) -> None:
+    """Only an inner guard that strips acts on what an outer one reported: one in report mode
+    keeps every line and every cookie pair, and the findings keep saying "reported"."""
+    app = RecordingApp()
+    inner = PrivacyGuard(app, config=GuardConfig(mode="report"), registry=CollectorRegistry())
+    outer = PrivacyGuard(
+        inner, config=GuardConfig(mode="report", **outer_config), registry=CollectorRegistry()
+    )
+
+    call(outer, http_scope(list(headers)))
+
+    assert app.scope["headers"] == headers
+    assert header in {f.header for f in app.scope["privacy_guard"]}
+    assert {f.action for f in app.scope["privacy_guard"]} == {"reported"}
+
+
+def test_an_inner_strip_guard_says_it_removed_the_cookie_pairs_the_outer_one_reported() -> None:
+    """A cookie pair the outer guard reported and the inner one removes is marked removed: the
+    finding must not claim the app still has what is gone from its Cookie line."""
+    app = RecordingApp()
+    inner = PrivacyGuard(app, config=GuardConfig(), registry=CollectorRegistry())
+    outer = PrivacyGuard(inner, config=GuardConfig(mode="report"), registry=CollectorRegistry())
+    headers = [(b"cookie", b"session=abc; msisdn=" + UK_NUMBER), (b"accept", b"*/*")]
+
+    call(outer, http_scope(list(headers)))
+
+    assert app.scope["headers"] == [(b"cookie", b"session=abc"), (b"accept", b"*/*")]
+    assert [(f.header, f.action) for f in app.scope["privacy_guard"]] == [
+        ("cookie:msisdn", "removed")
+    ]
+
+
 def test_an_inner_guard_keeps_what_it_allows_or_trusts() -> None:
     app = RecordingApp()
     inner = PrivacyGuard(
@@ -602,6 +648,26 @@ def test_metrics_path_refuses_other_methods(registry: CollectorRegistry, method:
     assert app.scopes == []
 
 
+def test_metrics_path_answers_500_when_the_exposition_fails(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scrape that cannot be built is a server error (500, counted under stage exposition),
+    never a 200 that a scraper would store as an empty target, nor a request for the app."""
+    guard, app = guard_for(registry, metrics_path="/metrics")
+
+    def broken(registry: CollectorRegistry) -> tuple[bytes, str]:
+        raise OSError("the multiprocess directory is gone")
+
+    monkeypatch.setattr("guard.middleware.exposition", broken)
+
+    sent = call(guard, http_scope([], path="/metrics"))
+
+    assert status_of(sent) == 500
+    assert body_of(sent) == b"metrics unavailable\n"
+    assert app.scopes == []
+    assert sample(registry, "privacy_guard_errors_total", stage="exposition") == 1
+
+
 @pytest.mark.parametrize(
     ("path", "scope_type"),
     [
@@ -733,6 +799,21 @@ def test_budget_is_per_request(registry: CollectorRegistry) -> None:
 
     assert app.scopes[1]["headers"] == []
     assert sample(registry, "privacy_guard_scan_budget_exhausted_total", type="http") == 1
+
+
+def test_a_request_that_only_spent_the_budget_is_counted_clean(registry: CollectorRegistry) -> None:
+    """Running out of value checks is counted as exhausted; with nothing found, the request is
+    still a clean one, not a flagged one."""
+    guard, app = guard_for(registry)
+    spend = [(f"x-field-{i}".encode(), b"%010d" % i) for i in range(100)]
+
+    call(guard, http_scope(spend))
+
+    assert app.scope["headers"] == spend
+    assert app.scope["privacy_guard"] == ()
+    assert sample(registry, "privacy_guard_scan_budget_exhausted_total", type="http") == 1
+    assert sample(registry, "privacy_guard_requests_total", type="http", result="clean") == 1
+    assert sample(registry, "privacy_guard_requests_total", type="http", result="flagged") == 0
 
 
 @pytest.mark.parametrize(("spent", "scanned"), [(31, True), (32, False)])

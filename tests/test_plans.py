@@ -204,6 +204,26 @@ def test_plans_are_bounded_in_number_lines_and_name_bytes() -> None:
     assert not plans
 
 
+def test_a_shape_exactly_at_the_bounds_is_still_remembered() -> None:
+    """The bounds are inclusive: a shape of exactly _PLAN_LINES lines, or of names totalling
+    exactly _PLAN_NAME_BYTES bytes, is remembered (and one line or byte more is not, above)."""
+    guard, app = guard_for()
+    plans = guard._plans
+    assert plans is not None
+
+    tail = [(b"x-msisdn", b"447700900123")] + [(b"accept", b"*/*")] * (_PLAN_LINES - 1)
+    first = through(guard, app, http_scope([*CLEAN, *tail]))
+    assert len(plans) == 1
+    replayed = through(guard, app, http_scope([*CLEAN, *tail]))
+    assert replayed["headers"] == first["headers"] == CLEAN + tail[1:]
+
+    plans.clear()
+    name = b"x-" + b"a" * (_PLAN_NAME_BYTES - len(b"x--msisdn")) + b"-msisdn"
+    assert len(name) == _PLAN_NAME_BYTES
+    through(guard, app, http_scope([*CLEAN, (name, b"447700900123")]))
+    assert len(plans) == 1
+
+
 # --- the property: a replay equals the line-by-line inspection ---------------------------------
 
 # A small pool, so that shapes repeat across examples with other values.

@@ -383,6 +383,21 @@ def test_replaced_lines_are_counted_as_replaced() -> None:
     assert not registry.get_sample_value("privacy_guard_identifiers_total", removed)
 
 
+@pytest.mark.parametrize(("key", "replaced"), [(KEY, 0.0), (None, None)])
+def test_replaced_series_read_zero_from_start_up_only_with_a_key(
+    key: str | None, replaced: float | None
+) -> None:
+    """Dashboards show 0, not "No data", for replaced lines before the first one: the series
+    exist from start-up when a key is set, and not at all without one."""
+    _, _, registry = guard_for(pseudonym_key=key)
+
+    for kind in ("msisdn", "imsi", "imei"):
+        labels = {"header": "other", "kind": kind, "action": "replaced"}
+        assert registry.get_sample_value("privacy_guard_identifiers_total", labels) == replaced
+        removed = {"header": "other", "kind": kind, "action": "removed"}
+        assert registry.get_sample_value("privacy_guard_identifiers_total", removed) == 0
+
+
 def test_report_mode_with_a_key_adds_no_token() -> None:
     headers = [(b"x-msisdn", b"61491570006"), (b"x-imsi", IMSI)]
 

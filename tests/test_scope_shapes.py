@@ -18,7 +18,8 @@ from conftest import RecordingApp, call, http_scope, status_of
 from prometheus_client import CollectorRegistry
 
 from guard import GuardConfig, PrivacyGuard
-from guard.events import EVENT_CONFIG
+from guard.events import EVENT_CONFIG, EVENT_STARTED
+from guard.metrics import start_listener
 
 UK_NUMBER = b"447700900123"
 ORDINARY = [
@@ -153,6 +154,7 @@ def test_the_metrics_path_is_the_apps_route_path(
         ("/apimetrics", "/api"),  # the prefix must end at a segment
         ("/api/api/metrics", "/api"),
         ("/other/metrics", "/api"),
+        ("/app/metrics", "/api"),  # not below the root: only a path that starts with it is
         ("/api", "/api"),
     ],
 )
@@ -234,6 +236,18 @@ def test_a_port_another_worker_holds_is_not_a_failure(registry: CollectorRegistr
         port = held.getsockname()[1]
         guard, app = guarded(registry, metrics_host="127.0.0.1", metrics_port=port)
 
-        call(guard, http_scope([CARRIER, *ORDINARY]))
+        with structlog.testing.capture_logs() as logs:
+            call(guard, http_scope([CARRIER, *ORDINARY]))
 
     assert app.scope["headers"] == ORDINARY
+    started = [e for e in logs if e["event"] == EVENT_STARTED]
+    assert len(started) == 1
+    assert started[0]["metrics_listener"] is None, "this worker serves no listener"
+
+
+def test_start_listener_says_whether_this_process_serves(registry: CollectorRegistry) -> None:
+    """True only for the process that bound the port; a port held elsewhere is False."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert start_listener("127.0.0.1", held.getsockname()[1], registry) is False
