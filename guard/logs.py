@@ -293,12 +293,10 @@ class Redactor:
         if isinstance(verdict, Flag):
             # The guard's own pseudonym header is meant for the app (rate limits, fraud scores)
             # and holds no number: it is only "identifying" when a client forges it.
-            kind = None if verdict.forced else verdict.kind
-        else:
-            # A name logged as `name=value` may be a query parameter or a cookie pair, which the
-            # middleware reads by the pair rule: `callingline=` is one, though no header name.
-            kind = pair_name_kind(folded)
-        return kind
+            return None if verdict.forced else verdict.kind
+        # A name logged as `name=value` may be a query parameter or a cookie pair, which the
+        # middleware reads by the pair rule: `callingline=` is one, though no header name.
+        return pair_name_kind(folded)
 
     # --- text ---
 
