@@ -894,14 +894,23 @@ class RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not record.__dict__.get(_DONE):
-            self.redact(record)
+            made = record.__dict__.get(_MADE)
+            # Redacted by the record factory (`configure_logging`) as these very objects: only
+            # `extra` attributes, set after the factory returned, are left.
+            extras_only = made is not None and made[0] is record.msg and made[1] is record.args
+            self.redact(record, extras_only=extras_only)
             record.__dict__[_DONE] = True
         return True
 
-    def redact(self, record: logging.LogRecord) -> None:
+    def redact(
+        self, record: logging.LogRecord, *, extras_only: bool = False, extras: bool = True
+    ) -> None:
         """Redact `record` in place, whether or not it was before; never raises."""
         try:
-            self._redact(record)
+            if not extras_only:
+                self._redact(record)
+            if extras:
+                self._redact_extras(record)
         except Exception:
             record.msg, record.args = WITHHELD, None
             record.exc_info = record.exc_text = record.stack_info = None
@@ -968,6 +977,9 @@ class RedactingFilter(logging.Filter):
             record.exc_text = redactor.text(record.exc_text)
         if record.stack_info:
             record.stack_info = redactor.text(record.stack_info)
+
+    def _redact_extras(self, record: logging.LogRecord) -> None:
+        redactor = self.redactor
         for key, item in list(record.__dict__.items()):
             if key not in _RECORD_FIELDS and not key.startswith("_") and item is not None:
                 # `extra={"msisdn": …}`, shown by a `%(msisdn)s` format: redacted by its name too.
@@ -1046,6 +1058,7 @@ _STRUCTURED = (
 )
 _FORMATTER = logging.Formatter()
 _DONE = "_privacy_guard_redacted"
+_MADE = "_privacy_guard_made"  # (msg, args) as the record factory left them, redacted
 
 
 # --- one pipeline for structlog and the stdlib --------------------------------------------------
@@ -1180,8 +1193,9 @@ class _RedactingFactory:
     Filters sit on handlers, and frameworks install handlers of their own after start-up
     (Litestar's `dictConfig` replaces the root's when the app is built, Django's console handler
     sits on the `django` logger): a record made here reaches those redacted too. `extra`
-    attributes are set on a record after its factory returns, so the filters still run (and
-    redact again, which changes nothing already redacted).
+    attributes are set on a record after its factory returns: the filters still redact those,
+    and the rest again only if it is no longer what the factory left (`logging.makeLogRecord`
+    fills an empty record from a dict).
     """
 
     def __init__(self, inner: Callable[..., logging.LogRecord], log_filter: RedactingFilter):
@@ -1190,7 +1204,8 @@ class _RedactingFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.inner(*args, **kwargs)
-        self.log_filter.redact(record)
+        self.log_filter.redact(record, extras=False)  # none yet: they come after the factory
+        record.__dict__[_MADE] = (record.msg, record.args)
         return record
 
 

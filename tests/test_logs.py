@@ -707,6 +707,27 @@ def test_a_handler_installed_later_prints_records_redacted() -> None:
 
 
 @pytest.mark.usefixtures("pristine_logging")
+def test_records_the_factory_redacted_are_not_redacted_again_but_others_are() -> None:
+    """The filter leaves what the factory redacted and still redacts `extra` (set after the
+    factory) and a record `makeLogRecord` filled from a dict after the factory made it empty."""
+    configured(io.StringIO())
+    log_filter = RedactingFilter()
+    made = logging.getLogger("app").makeRecord(
+        "app", logging.INFO, __file__, 1, "sms to %s", (AU,), None, extra={"msisdn": UK}
+    )
+    assert made.getMessage() == "sms to [msisdn]"
+    assert made.__dict__["msisdn"] == UK  # extra: set after the factory
+    args = made.args
+    assert log_filter.filter(made)
+    assert made.args is args  # not redacted a second time
+    assert made.__dict__["msisdn"] == "[msisdn]"
+
+    filled = logging.makeLogRecord({"msg": "sms to %s", "args": (AU,), "name": "remote"})
+    assert log_filter.filter(filled)
+    assert filled.getMessage() == "sms to [msisdn]"
+
+
+@pytest.mark.usefixtures("pristine_logging")
 def test_one_pipeline_json() -> None:
     stream = io.StringIO()
     configured(stream)
