@@ -171,6 +171,28 @@ _NAME_VALUE = re.compile(
     """,
     re.VERBOSE,
 )
+# A validation error's field and input, as pydantic and FastAPI log them: the name is the last
+# item of `loc`, the value is `input`, a message apart. `errors()` as a repr or JSON (`'loc':
+# ('query', 'msisdn'), 'msg': '…', 'input': '…'`; never past the next error's `loc`), and a
+# `ValidationError` as text: the dotted `loc` on a line of its own, the input on the next
+# (`msisdn\n  Input should be … [type=…, input_value='…', input_type=str]`).
+_LOC_INPUT = re.compile(
+    r"""
+    \bloc\\?["']?[ \t]*:[ \t]*[\[(][^\[\]()\n]{0,512}?
+    \\?["'](?P<key>[A-Za-z_-][\w.-]{0,127})\\?["'][ \t]*,?[ \t]*[\])]
+    (?:(?!\bloc\\?["'])[^\n]){0,1024}?
+    \binput\\?["']?[ \t]*:[ \t]*b?\\?["']?(?P<value>[^"'\\\s,{}\[\]][^"'\\\n,{}\[\]]*+)
+    """,
+    re.VERBOSE,
+)
+_LOC_LINE = re.compile(
+    r"""
+    ^(?:[\w-]+\.)*(?P<key>[A-Za-z_-][\w-]{0,127})\n
+    [ ]{2}[^\n]{0,1024}?\[type=[\w.]+,[ ]input_value=
+    b?["']?(?P<value>[^"'\s,{}\[\]][^"'\n,{}\[\]]*+)
+    """,
+    re.VERBOSE | re.MULTILINE,
+)
 # An XML element, as SOAP and XML APIs log them (Parlay X, carriers' own): `<msisdn>…</msisdn>`,
 # `<ns2:MSISDN xsi:type="…">…</ns2:MSISDN>`. A namespace prefix stays in the key: a name rule
 # finds its stem anywhere, a catalog name needs the bare name, which `name_kind` tries too.
@@ -228,6 +250,12 @@ _ENCODED = re.compile(r"[%+\[]")  # what the plain rules cannot see through
 _NAME_SEGMENT = re.compile(r"[^\[\]]+")  # `subscriber[msisdn][0]`: subscriber, msisdn, 0
 _INNER_PAIR = re.compile(r"[=:,]|%(?:3[AaDd]|2[Cc])")
 _PAIR_WORDS = re.compile(r"msisdn|im[se]i|calling")  # every name guard.pairs flags holds one
+# Percent-escaped delimiters that make a pair: uvicorn re-encodes `:`, `;` and `=` in a logged
+# path (`/subscribers/msisdn%3A…`, `;msisdn%3D…`), browsers send quotes escaped in a JSON query
+# value (`?variables={%22msisdn%22:%22…%22}`). Tokens holding one are read with them decoded.
+_PAIR_ESCAPE = re.compile(r"%(?:3[AaBbDd]|2[27Cc])")
+_PAIR_ESCAPES = {"%3a": ":", "%3b": ";", "%3d": "=", "%22": '"', "%27": "'", "%2c": ","}
+_TOKEN = re.compile(rf"(?<![^{_RUN_STOPS}])[^{_RUN_STOPS}]++")
 _QUERY_NAME_MAX = 256  # longer is no parameter name worth decoding
 _QUERY_VALUE_MAX = 16384  # decoded values are searched up to this length (h11's request-line cap)
 
@@ -304,6 +332,8 @@ class Redactor:
         """Every identifier in `text`, in order, not overlapping."""
         found = self._find(text)
         encoded = self._query(text)
+        if "%" in text and _PAIR_ESCAPE.search(text) is not None:
+            encoded += self._escaped(text)
         return _merge([*found, *encoded]) if encoded else found
 
     def _find(self, text: str) -> list[Match]:
@@ -395,6 +425,11 @@ class Redactor:
             more += self._named(_ELEMENT, text, start, end)
         if "value" in part:
             more += self._named(_NAME_VALUE, text, start, end)
+        if "input" in part:
+            if "loc" in part:
+                more += self._named(_LOC_INPUT, text, start, end)
+            if "input_value=" in part:
+                more += self._named(_LOC_LINE, text, start, end)
         return _merge(found + more) if more else found
 
     def _named(self, pattern: re.Pattern[str], text: str, start: int, end: int) -> list[Match]:
@@ -464,6 +499,30 @@ class Redactor:
                     match = self._query_pair(text, low, equals, high)
                     if match is not None:
                         found.append(match)
+        return found
+
+    def _escaped(self, text: str) -> list[Match]:
+        """Identifying pairs whose delimiters are percent-escaped (`_PAIR_ESCAPE`): each token
+        holding such an escape is read with those escapes decoded, and the pairs found there are
+        mapped back to the raw text. Numbers need no decoding: an escape ends a token for them."""
+        if not self.may_hold_names(_PAIR_ESCAPE.sub(" ", text)):
+            return []  # the escapes stand for delimiters, never letters: a name is written out
+        found: list[Match] = []
+        done = 0  # the lines before this have been read
+        for escape in _PAIR_ESCAPE.finditer(text):
+            if escape.start() < done:
+                continue
+            line = text.rfind("\n", 0, escape.start()) + 1
+            done = text.find("\n", escape.end())
+            done = len(text) if done < 0 else done
+            for token in _TOKEN.finditer(text, line, done):
+                low, high = token.span()
+                if high - low > _QUERY_VALUE_MAX or not _PAIR_ESCAPE.search(text, low, high):
+                    continue
+                decoded, at = _decode_delimiters(text, low, high)
+                if self.may_hold_names(decoded):
+                    pairs = self._pairs(decoded)
+                    found += [m._replace(start=at[m.start], end=at[m.end]) for m in pairs]
         return found
 
     def _query_pair(self, text: str, low: int, equals: int, high: int) -> Match | None:
@@ -630,6 +689,12 @@ class Redactor:
             kind = self.name_kind(named)
             if kind is not None and not _placeholder(mapping["value"]):
                 mapping = {**mapping, "value": _marker(kind, mapping["value"])}
+        loc = mapping.get("loc") if "input" in mapping else None
+        if isinstance(loc, list | tuple) and loc and isinstance(loc[-1], str):
+            # A validation error (pydantic's `errors()`): its input is the value of `loc`'s field.
+            kind = self.name_kind(loc[-1])
+            if kind is not None and not _placeholder(mapping["input"]):
+                mapping = {**mapping, "input": _marker(kind, mapping["input"])}
         for key, item in mapping.items():
             if key in _UNTOUCHED:
                 out[key] = item
@@ -792,6 +857,22 @@ def _merge(matches: list[Match]) -> list[Match]:
             continue
         out.append(match)
     return out
+
+
+def _decode_delimiters(text: str, low: int, high: int) -> tuple[str, list[int]]:
+    """`text[low:high]` with the escapes of `_PAIR_ESCAPES` decoded, and for each position of
+    the decoded text (and its end) the position in `text` it came from."""
+    parts: list[str] = []
+    at: list[int] = []
+    position = low
+    for escape in _PAIR_ESCAPE.finditer(text, low, high):
+        start = escape.start()
+        parts += (text[position:start], _PAIR_ESCAPES[escape[0].lower()])
+        at += range(position, start + 1)
+        position = escape.end()
+    parts.append(text[position:high])
+    at += range(position, high + 1)
+    return "".join(parts), at
 
 
 def _blank(match: re.Match[str]) -> str:

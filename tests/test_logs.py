@@ -160,6 +160,37 @@ REDACTED = [
     ("lookup msisdn tel:+447700900123", "lookup msisdn [msisdn]"),
     # a pair written as a JSON list
     ('[["x-msisdn", "447700900123"]]', '[["x-msisdn", "[msisdn]"]]'),
+    # uvicorn's access log re-encodes `:`, `;` and `=` in a path; browsers escape the quotes of
+    # JSON in a query (GraphQL variables); both cases of the hex digits
+    (
+        '"GET /v1/subscribers/msisdn%3A447700900123 HTTP/1.1" 200',
+        '"GET /v1/subscribers/msisdn%3A[msisdn] HTTP/1.1" 200',
+    ),
+    (
+        '"GET /v1/subscribers%3bx-msisdn%3d447700900123%3Bv%3D2 HTTP/1.1" 200',
+        '"GET /v1/subscribers%3bx-msisdn%3d[msisdn]%3Bv%3D2 HTTP/1.1" 200',
+    ),
+    (
+        '"GET /graphql?variables={%22x-msisdn%22:%22447700900123%22,%22n%22:1} HTTP/1.1"',
+        '"GET /graphql?variables={%22x-msisdn%22:%22[msisdn]%22,%22n%22:1} HTTP/1.1"',
+    ),
+    # validation errors: the name is the last item of `loc`, the value is `input`
+    (
+        "[{'type': 'string_too_long', 'loc': ('query', 'msisdn'), 'msg': 'String should have at"
+        " most 5 characters', 'input': '447700900123', 'ctx': {'max_length': 5}}]",
+        "[{'type': 'string_too_long', 'loc': ('query', 'msisdn'), 'msg': 'String should have at"
+        " most 5 characters', 'input': '[msisdn]', 'ctx': {'max_length': 5}}]",
+    ),
+    (
+        '{"detail":[{"loc":["body",0,"x-msisdn"],"msg":"bad","input":447700900123}]}',
+        '{"detail":[{"loc":["body",0,"x-msisdn"],"msg":"bad","input":[msisdn]}]}',
+    ),
+    (
+        "1 validation error for Query\nbody.subscriber.msisdn\n  String should have at most 5"
+        " characters [type=string_too_long, input_value='447700900123', input_type=str]",
+        "1 validation error for Query\nbody.subscriber.msisdn\n  String should have at most 5"
+        " characters [type=string_too_long, input_value='[msisdn]', input_type=str]",
+    ),
 ]
 
 LEFT_ALONE = [
@@ -196,6 +227,15 @@ LEFT_ALONE = [
     "x-msisdn=- msisdn=null cli=true",
     # names that only look alike
     "client_id=web-app gclid=abc123 user_id=42 clientip=203.0.113.7",
+    # escaped delimiters without an identifying name; `%25` is an escaped `%`, not a delimiter
+    '"GET /v1/search?q=a%3Ab%2Cc&x=%22y%22 HTTP/1.1" 200',
+    '"GET /v1/msisdn%253A447700900123 HTTP/1.1"',
+    # an error's input belongs to its own `loc`, never to the error before it
+    "[{'type': 'missing', 'loc': ('query', 'msisdn'), 'msg': 'Field required'}, "
+    "{'type': 'int_parsing', 'loc': ('query', 'page'), 'msg': 'x', 'input': '447700900123'}]",
+    "msisdn\n  Field required [type=missing, input_value={}, input_type=dict]\npage\n"
+    "  Input should be a valid integer [type=int_parsing, input_value='447700900123', "
+    "input_type=str]",
 ]
 
 
@@ -300,6 +340,11 @@ WRITTEN_PAIRS = [
     "argv --{name} {value}",
     "<{name}>{value}</{name}>",
     "<ns2:{name}>{value}</ns2:{name}>",
+    "GET /subscribers/{name}%3A{value} HTTP/1.1",
+    "GET /subscribers%3B{name}%3D{value} HTTP/1.1",
+    "GET /graphql?variables={{%22{name}%22:%22{value}%22}} HTTP/1.1",
+    "[{{'type': 'string_too_long', 'loc': ('query', '{name}'), 'msg': 'x', 'input': '{value}'}}]",
+    "1 validation error for Query\n{name}\n  x [type=string_too_long, input_value='{value}', x=y]",
 ]
 
 
@@ -331,6 +376,31 @@ def test_what_the_middleware_flags_in_a_query_or_cookie_no_log_line_shows(
     if not query_hits(f"{name}={UK}".encode()):
         return
     assert UK not in redact_text(f"GET /pay{before}{name}={UK} HTTP/1.1")
+
+
+def test_validation_errors_as_pydantic_and_fastapi_write_them() -> None:
+    # An app that logs why a request was rejected writes the field's name in `loc` and the
+    # client's value in `input`, apart: as text (str), as `errors()` (repr, JSON) or structured.
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import BaseModel, Field, ValidationError
+
+    class Subscriber(BaseModel):
+        msisdn: str = Field(max_length=5)
+        x_up_subno: int
+
+    with pytest.raises(ValidationError) as caught:
+        Subscriber.model_validate({"msisdn": UK, "x_up_subno": "ab447700900124"})
+    error = caught.value
+    request = RequestValidationError(
+        [{**e, "loc": ("query", *e["loc"])} for e in error.errors(include_url=False)]
+    )
+    texts = [str(error), repr(error.errors()), error.json(), str(request)]
+    for text in texts:
+        redacted = redact_text(text)
+        assert "447700900" not in redacted, text
+        assert redacted.count("[msisdn]") == 1 and "[subscriber_token]" in redacted, redacted
+    event = redact_identifiers(None, "info", {"event": "422", "errors": error.errors()})
+    assert "447700900" not in repr(event)
 
 
 @pytest.mark.parametrize(
@@ -463,6 +533,19 @@ PROCESSED: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (
         {"event": "h", "header": {"name": "accept", "value": "*/*", "comment": "x"}},
         {"event": "h", "header": {"name": "accept", "value": "*/*", "comment": "x"}},
+    ),
+    # a validation error (pydantic's `errors()`): its input is the value of `loc`'s field
+    (
+        {"event": "422", "errors": [{"loc": ("query", "msisdn"), "msg": "x", "input": UK}]},
+        {"event": "422", "errors": [{"loc": ("query", "msisdn"), "msg": "x", "input": "[msisdn]"}]},
+    ),
+    (
+        {"event": "422", "errors": [{"loc": ["body", 0, "x-imei"], "input": b"4901542032"}]},
+        {"event": "422", "errors": [{"loc": ["body", 0, "x-imei"], "input": b"[imei]"}]},
+    ),
+    (
+        {"event": "422", "errors": [{"loc": ("query", "page"), "input": "4"}, {"loc": ()}]},
+        {"event": "422", "errors": [{"loc": ("query", "page"), "input": "4"}, {"loc": ()}]},
     ),
     # left alone
     (dict(_LEFT_ALONE), _LEFT_ALONE),  # a copy: the processor redacts in place

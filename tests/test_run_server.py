@@ -83,6 +83,9 @@ DIGITS = [
     "61491570014",
     "61491570015",
     "61491570016",
+    "447700900129",
+    "447700900130",
+    "447700900131",
 ]
 
 
@@ -116,6 +119,10 @@ def test_nothing_the_server_writes_holds_an_identifier(
             encoded = client.get(ENCODED)
             client.get("/u/%4061491570015")  # a number in the path, after an escape of digits
             client.get("/search/61 491 570 016")  # spaces in the path: logged as %20
+            # uvicorn logs `:`, `;` and `=` in a path escaped; GraphQL variables in a query
+            client.get("/subscribers/msisdn:447700900129")
+            client.get("/subscribers;x-msisdn=447700900130")
+            client.get('/graphql?variables={"msisdn":"447700900131"}')
             healthy = client.get("/health")
         statuses = (paid.status_code, failed.status_code, encoded.status_code, healthy.status_code)
         assert statuses == (200, 500, 200, 200)
@@ -129,6 +136,9 @@ def test_nothing_the_server_writes_holds_an_identifier(
     assert f"GET {ENCODED_REDACTED} HTTP/1.1" in output
     assert "GET /u/%40[msisdn] HTTP/1.1" in output
     assert "GET /search/[msisdn] HTTP/1.1" in output
+    assert "GET /subscribers/msisdn%3A[msisdn] HTTP/1.1" in output
+    assert "GET /subscribers%3Bx-msisdn%3D[msisdn] HTTP/1.1" in output
+    assert "GET /graphql?variables=" in output
     assert "privacy_guard.identifiers_found" in output
     if mode == "report":
         # The guard let the headers through: the app logged them, and the logs hid them.
