@@ -122,7 +122,7 @@ _DIGIT_ESCAPE = re.compile(rf"(?={_ESCAPED_DELIMITER})%[0-9][0-9]")
 _BEFORE = re.compile(
     r"""
     (?:(?:\+|%2[Bb]|[Tt][Ee][Ll]:(?:\+|%2[Bb])?)?(?:[0-9]{1,3}[ -]?)?\([0-9]{1,5}\)[ -]?
-      | \+ | %2[Bb] | [Tt][Ee][Ll]:(?:\+|%2[Bb])?
+      | \(\+[0-9]{1,3}\)[ -]? | \+ | %2[Bb] | [Tt][Ee][Ll]:(?:\+|%2[Bb])?
     )\Z
     """,
     re.VERBOSE,
@@ -139,13 +139,19 @@ _MAX_GROUPS = 12  # space-separated groups of one run whose sub-runs are tried
 # is a number may contain single spaces; any other value runs to the next delimiter.
 _DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
 _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfFgGcrsa]"
+# A number as people write one: `+`, `%2B` or `tel:`, digits with single blanks or hyphens, and
+# bracketed groups (`+1 (201) 555-0123`, `+44 (0)7700 900123`, `(020) 7946 0000`).
+_DIALLED = r"""
+    (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?(?:\(\+?[0-9]{1,5}\)[ -]?)?
+    [0-9](?:[ -]?[0-9]|[ -]?\([0-9]{1,5}\)[ -]?[0-9])*+
+"""
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})
-    \\?["']?[ \t]*[:=][ \t]*(?:[\[(][ \t]*(?=b?\\?["']|[+0-9]))?(?:b(?=\\?["']))?\\?["']?
+    \\?["']?[ \t]*[:=][ \t]*
+    (?:[\[(][ \t]*(?=b?\\?["']|[+0-9])(?!\+?[0-9]{{1,5}}\)))?(?:b(?=\\?["']))?\\?["']?
     (?P<value>
-        (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+
-        (?:,(?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9])*+)*+(?![^{_DELIMITERS}])
+        {_DIALLED}(?:,{_DIALLED})*+(?![^{_DELIMITERS}./]|[.][^{_DELIMITERS}])
       | (?!{_FORMAT})(?!b\\?["'])[^{_DELIMITERS}]+
     )
     """,
@@ -204,8 +210,12 @@ _ELEMENT = re.compile(
 # `X-IMEISV\t4901542032375101`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
 _SPACED = re.compile(
     r"""
-    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{0,127})(?:[ \t]|\\t)+
-    (?P<value>(?:\+|[Tt][Ee][Ll]:\+?)?[0-9](?:[ -]?[0-9]){6,}+)(?![\w.])
+    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{0,127})
+    (?:(?:[ \t]|\\t)+|[ \t]*(?:->|=>|[/|;,<\[(])[ \t]*)
+    (?P<value>
+        (?:\+|[Tt][Ee][Ll]:\+?)?(?:\(\+?[0-9]{1,5}\)[ -]?)?
+        [0-9](?:[ -]?[0-9]|[ -]?\([0-9]{1,5}\)[ -]?[0-9]){6,}+
+    )(?![\w]|[.][\w])
     """,
     re.VERBOSE,
 )
@@ -529,8 +539,8 @@ class Redactor:
         value = text[equals + 1 : high]
         if _ALNUM.search(value) is None or value in _PLACEHOLDERS:
             return None  # empty, or only punctuation: `msisdn=['…']` cut at the quote is `[`
-        if _MARKER.fullmatch(value.strip("()")):
-            return None
+        if _MARKER.match(value.lstrip("(")) and _DIGIT.search(value) is None:
+            return None  # redacted already: `[msisdn]`, `([msisdn],`, `[msisdn]/orders`
         if "%" in value and _FORMAT_ONLY.fullmatch(value):
             return None  # `msisdn=%s` in a format string: the argument is redacted on its own
         name = text[low:equals]
@@ -592,7 +602,7 @@ class Redactor:
             candidate = _PLUS.sub("+", candidate).replace("%20", " ")
         if "(" in candidate:
             # `+44 (0)20 …`: the bracketed 0 is the trunk prefix, dropped when dialled abroad.
-            candidate = candidate.replace("(0)", "").translate(_UNBRACKET)
+            candidate = candidate.replace("(0)", "").translate(_UNBRACKET).replace("  ", " ")
         value = candidate.encode("ascii")
         hit = scan_value(value, Budget(_CHECKS_PER_CANDIDATE, len(value)), self.region)
         return None if hit is None else hit.kind
