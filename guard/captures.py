@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections import Counter
 from typing import Any, NamedTuple
 from urllib.parse import unquote_to_bytes
 
@@ -345,13 +346,15 @@ async def check_all(
             if not alone or whole[: len(alone)] != alone:
                 continue  # clean, or not reached in the whole request (value budget spent)
             del whole[: len(alone)]
+            earlier: Counter[str] = Counter()  # findings of each name so far on this line
             for finding in alone:
                 where = finding.header.partition(":")[0] if ":" in finding.header else "header"
                 length = (
-                    _pair_length(line.value, b";", finding.header)
+                    _pair_length(line.value, b";", finding.header, earlier[finding.header])
                     if where == "cookie"
                     else len(line.value)
                 )
+                earlier[finding.header] += 1
                 found.append(
                     CheckFinding(
                         where,
@@ -365,9 +368,12 @@ async def check_all(
                     )
                 )
         query = (request.target or "").partition("?")[2].encode("latin-1", "replace")
+        earlier = Counter()
         for finding in whole:
             where = finding.header.partition(":")[0] if ":" in finding.header else "request"
-            length = _pair_length(query, b"&", finding.header) if where == "query" else 0
+            nth = earlier[finding.header]
+            earlier[finding.header] += 1
+            length = _pair_length(query, b"&", finding.header, nth) if where == "query" else 0
             found.append(
                 CheckFinding(
                     where,
@@ -384,9 +390,10 @@ async def check_all(
     return results
 
 
-def _pair_length(raw: bytes, separator: bytes, header: str) -> int:
-    """The length of the value of the first `name=value` pair shown as `header`
-    (`cookie:x-msisdn`, `query:msisdn`); 0 when it cannot be told."""
+def _pair_length(raw: bytes, separator: bytes, header: str, nth: int = 0) -> int:
+    """The length of the value of the `nth` (from 0) `name=value` pair shown as `header`
+    (`cookie:x-msisdn`, `query:msisdn`): the middleware finds a repeated name once per pair,
+    in order; 0 when it cannot be told."""
     where = header.partition(":")[0]
     for pair in re.split(rb"[&;]" if where == "query" else separator, raw):
         name, _, value = pair.partition(b"=")
@@ -396,5 +403,7 @@ def _pair_length(raw: bytes, separator: bytes, header: str) -> int:
         else:
             label, size = shown(name.decode("latin-1")), len(value.strip())
         if f"{where}:{label}" == header:
-            return size
+            if not nth:
+                return size
+            nth -= 1
     return 0

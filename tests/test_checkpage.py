@@ -210,6 +210,38 @@ def test_forged_pseudonym_is_listed_as_removed() -> None:
     assert b"AAAAAAAAAAAAAAAA" not in body
 
 
+def verdict_of(body: bytes) -> tuple[str, str]:
+    """The verdict's background colour and text, by the id a browser test finds it by."""
+    markup = body.decode()
+    colour = re.search(r"\.verdict\{[^}]*background:(#[0-9a-f]{6})\}", markup)
+    text = re.search(r'<p class="verdict" id="verdict">([^<]*)</p>', markup)
+    assert colour
+    assert text
+    return colour[1], text[1]
+
+
+def test_verdict_colour_and_count_follow_the_findings() -> None:
+    """A visitor reads the colour first: red with identifiers, green without, and the count."""
+    one = verdict_of(page([CARRIER[0]])[2])
+    none = verdict_of(page([(b"accept", b"text/html")])[2])
+
+    assert one == (
+        "#fde2e1",
+        "Your request arrived with 1 identifier (headers, cookies or URL parameters).",
+    )
+    assert none == ("#e3f5e1", "Your request arrived with no identifying headers.")
+
+
+def test_json_count_is_the_number_of_findings_even_for_a_repeated_name() -> None:
+    """A gateway may send one header twice: each line is an identifier the visitor carried."""
+    headers = [(b"x-msisdn", b"447700900123"), (b"x-msisdn", b"447700900456")]
+
+    _, _, body, _ = page([*headers, (b"accept", b"application/json")])
+
+    report = json.loads(body)
+    assert report["identifying_headers"] == len(report["findings"]) == 2
+
+
 # --- hostile names ---------------------------------------------------------------------------
 
 HOSTILE = [

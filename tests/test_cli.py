@@ -23,7 +23,7 @@ import structlog
 from conftest import RecordingApp, call, http_scope
 from support import BIN
 
-from guard import GuardConfig, PrivacyGuard, cli
+from guard import GuardConfig, PrivacyGuard, captures, cli
 from guard.captures import parse_requests
 from guard.catalog import CATALOG
 from guard.cli import (
@@ -307,6 +307,24 @@ CHECK_ERRORS = [
     # a space before the colon: servers refuse such a line (RFC 9112 §5.1), so does check
     (b"x-msisdn : 447700900123\n", "line 1 is not a `Name: value` header line"),
     (b'{"log": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    # an entries object is not a list of requests: refused, never "0 requests, clean"
+    (b'{"log": {"entries": {}}}', "log.entries is not a list"),
+    # a line without a colon is no header line, even when it is a valid name on its own
+    (b"Host: a\nX-Msisdn\n", "line 2 is not"),
+    # a Content-Length that is not plain digits frames nothing: the body is not skipped by it
+    (
+        b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+        "the previous request's body, without Content-Length?",
+    ),
+    # a chunk size longer than 16 hex digits, and a trailer that is no field line
+    (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"0" * 16 + b"5\r\nhello\r\n",
+        "expected a chunk size",
+    ),
+    (
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nnot a trailer\r\n\r\n",
+        "line 5 is not a `Name: value` header line",
+    ),
 ]
 
 
@@ -430,6 +448,135 @@ def test_check_refuses_a_client_that_is_not_an_address(
         main(["check", "--client", client, str(DATA / "headers.txt")])
     assert exited.value.code == 2
     assert "is not an IP address" in capsys.readouterr().err
+
+
+def har_with(url: str, headers: list[tuple[str, str]]) -> bytes:
+    entry = {"method": "GET", "url": url, "headers": [{"name": n, "value": v} for n, v in headers]}
+    return json.dumps({"log": {"entries": [{"request": entry}]}}).encode()
+
+
+CHUNKED = b"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+NEXT = b"GET /b HTTP/1.1\r\nX-Msisdn: 447700900123\r\n\r\n"
+
+# Captures as tools and people write them: (input, format detected, per request the (name, value
+# length) of each finding). Each form a server accepts must be read, never refused or misframed,
+# and a value's length must be what the server would hand the app.
+CAPTURE_FORMS = [
+    (b"GET / HTTP/2\r\nx-msisdn: 447700900123\r\n\r\n", "http", [[("x-msisdn", 12)]]),
+    (b"PROPFIND /dav/ HTTP/1.1\r\nx-msisdn: 447700900123\r\n\r\n", "http", [[("x-msisdn", 12)]]),
+    (b"\r\n\r\nGET / HTTP/1.1\r\nx-msisdn: 447700900123\r\n\r\n", "http", [[("x-msisdn", 12)]]),
+    # obs-fold (RFC 9112 §5.2): the continuation joins the value with one space
+    (b"GET / HTTP/1.1\r\nX-Msisdn: 4477009\r\n 00123\r\n\r\n", "http", [[("x-msisdn", 13)]]),
+    (b"X-Msisdn: 4477009\n\t00123\n", "lines", [[("x-msisdn", 13)]]),
+    # framing a server accepts: the body is skipped, the next request is read
+    (CHUNKED.replace(b"chunked", b"gzip\r\nTransfer-Encoding: chunked") + b"5\r\nhello\r\n0\r\n\r\n"
+     + NEXT, "http", [[], [("x-msisdn", 12)]]),
+    (b"POST /a HTTP/1.1\r\nContent-Length: 000000000005\r\n\r\nhello\r\n" + NEXT,
+     "http", [[], [("x-msisdn", 12)]]),
+    (CHUNKED + b"0" * 15 + b"5\r\nhello\r\n0\r\n\r\n" + NEXT, "http", [[], [("x-msisdn", 12)]]),
+    # header lines: dot spelling, an indented comment, CRLF, trailing blanks, a spaced cookie pair
+    (b"x.msisdn: 447700900123\n", "lines", [[("x-msisdn", 12)]]),
+    (b"# gateway capture\n  # (indented note)\nx-msisdn: 447700900123\n", "lines",
+     [[("x-msisdn", 12)]]),
+    (b"x-msisdn: 447700900123\r\naccept: */*\r\n", "lines", [[("x-msisdn", 12)]]),
+    (b"x-msisdn: 447700900123 \t\n", "lines", [[("x-msisdn", 12)]]),
+    (b"cookie: a=1; x-msisdn=447700900123 ; b=2\n", "lines", [[("cookie:x-msisdn", 12)]]),
+    # query values: `;` separates pairs, and a value's length is counted decoded
+    (b"GET /?a=1;msisdn=447700900123 HTTP/1.1\r\n\r\n", "http", [[("query:msisdn", 12)]]),
+    (b"GET /?msisdn=%2B61491570006 HTTP/1.1\r\n\r\n", "http", [[("query:msisdn", 12)]]),
+    # HAR: leading blanks, HTTP/1.1 names in capitals, a latin-1 value, a URL without a path
+    (b"\r\n  " + har_with("https://a.example/", [("x-msisdn", "447700900123")]), "har",
+     [[("x-msisdn", 12)]]),
+    (har_with("http://a.example/", [("X-Up-Calling-Line-Id", "447700900123")]), "har",
+     [[("x-up-calling-line-id", 12)]]),
+    (har_with("http://a.example/", [("x-msisdn", "447700900123\u00e9")]), "har",
+     [[("x-msisdn", 13)]]),
+    (har_with("https://a.example?msisdn=61491570006", []), "har", [[("query:msisdn", 11)]]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "fmt", "found"), CAPTURE_FORMS)
+def test_check_reads_every_form_a_server_accepts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, fmt: str, found: list[Any]
+) -> None:
+    path = tmp_path / "capture"
+    path.write_bytes(data)
+    code, report = check_json(capsys, str(path))
+    assert report["input"] == fmt
+    assert [[(f["name"], f["length"]) for f in r["findings"]] for r in report["requests"]] == found
+    assert code == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"cookie: x-msisdn=1; x-msisdn=447700900123\n", "cookie:x-msisdn"),
+        (b"GET /?msisdn=1&msisdn=447700900123 HTTP/1.1\r\n\r\n", "query:msisdn"),
+    ],
+)
+def test_check_tells_each_length_of_a_repeated_pair_name(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: bytes, name: str
+) -> None:
+    """Two pairs of one name are two findings, each with its own value's length: the second
+    must not be told as the first one's (an operator would read a 12-digit number as 1 char)."""
+    path = tmp_path / "capture"
+    path.write_bytes(data)
+    _, report = check_json(capsys, str(path))
+    found = [(f["name"], f["length"]) for f in report["requests"][0]["findings"]]
+    assert found == [(name, 1), (name, 12)]
+
+
+def test_check_counts_lines_inside_a_body(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Line numbers after a body that has line breaks still point at the right input line."""
+    path = tmp_path / "two.http"
+    path.write_bytes(
+        b"POST /a HTTP/1.1\r\nContent-Length: 12\r\n\r\nline1\r\nline2\r\n"  # lines 1-5
+        b"GET /b HTTP/1.1\r\nX-Msisdn: 447700900123\r\n\r\n"  # lines 6-7
+    )
+    _, report = check_json(capsys, str(path))
+    second = report["requests"][1]
+    assert second["source"] == "request at line 6"
+    assert [f["line"] for f in second["findings"]] == [7]
+
+
+def test_check_does_not_credit_a_line_the_value_budget_never_reached(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Past the per-request value-scan budget the guard leaves a number in place; `check` must not
+    report it as removed, nor move the catalog finding after it onto its line."""
+    pad = b"".join(b"x-n%d: +44 7700 900%03d\n" % (i, i) for i in range(40))  # each costs a check
+    path = tmp_path / "long.txt"
+    path.write_bytes(pad + b"x-callback: +1 201 555 0123\nx-msisdn: 447700900123\n")
+    _, report = check_json(capsys, str(path))
+    found = report["requests"][0]["findings"]
+    assert [(f["line"], f["name"], f["rule"]) for f in found] == [(42, "x-msisdn", "catalog")]
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_check_input_cap_is_exact(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    source: str,
+) -> None:
+    """Input of the cap's size is read whole; one byte more is refused, never cut at the cap and
+    checked truncated: the cut-off rest could hold the identifier, and `check` would say clean."""
+    monkeypatch.setattr(captures, "_MAX_INPUT", 64)
+    head = b"x-msisdn: 447700900123\naccept: "
+    at_cap = head + b"a" * (63 - len(head)) + b"\n"
+    over = b"accept: " + b"a" * 55 + b"\n" + b"x-msisdn: 447700900123\n"  # clean in its first 64
+    for data, expected in ((at_cap, 1), (over, 2)):
+        path = tmp_path / "capture"
+        path.write_bytes(data)
+        argv = ["check", str(path)]
+        if source == "stdin":
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+            argv = ["check"]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == expected, err
+        assert ("is larger than" in err) == (expected == 2)
 
 
 def test_check_skips_a_chunked_body(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
