@@ -30,6 +30,7 @@ Notes:
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -1206,7 +1207,9 @@ def configure_logging(
         each of their handlers, so a server that installs its own handler still logs redacted
         lines;
       - the log record factory: every record is redacted as it is made, so a handler installed
-        later (a framework's `dictConfig`) prints it redacted too.
+        later (a framework's `dictConfig`) prints it redacted too;
+      - daphne's access log, when daphne is running: it writes its lines to a stream itself,
+        not through `logging` (`_redact_daphne_access`).
     """
     config = GuardConfig.from_env(environ)
     level = config.log_level if level is None else level
@@ -1259,6 +1262,7 @@ def configure_logging(
         _add_filter(logger, log_filter)
         for own in logger.handlers:
             _add_filter(own, log_filter)
+    _redact_daphne_access(redactor)
 
     structlog.configure(
         processors=[
@@ -1276,6 +1280,32 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def _redact_daphne_access(redactor: Redactor) -> None:
+    """Redact the request line of daphne's access log before daphne writes it.
+
+    daphne writes its access log straight to a stream (standard output at its default verbosity,
+    or `--access-log FILE`), outside `logging`, so no filter sees it, and the line holds the
+    query string (`"GET /pay?msisdn=…"`). Its writer is wrapped, once, in place. Only when daphne
+    has been imported (its command line imports it before the app): the guard never imports it.
+    """
+    access = sys.modules.get("daphne.access")
+    generator = getattr(access, "AccessLogGenerator", None)
+    write = getattr(generator, "write_entry", None)
+    if generator is None or write is None:
+        return
+    write = getattr(write, "__wrapped__", write)  # configured again: wrap daphne's own, anew
+
+    @functools.wraps(write)
+    def write_entry(self: Any, host: Any, date: Any, request: Any, *rest: Any, **named: Any) -> Any:
+        try:
+            request = redactor.text(request) if isinstance(request, str) else request
+        except Exception:
+            request = WITHHELD
+        return write(self, host, date, request, *rest, **named)
+
+    generator.write_entry = write_entry
 
 
 class _RedactingFactory:

@@ -8,12 +8,14 @@ the number by itself.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
 import re
 import subprocess
 import sys
+import unittest.mock
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -789,12 +791,16 @@ def test_filter_runs_once_per_record() -> None:
 
 @pytest.fixture
 def pristine_logging() -> Iterator[None]:
-    """Undo configure_logging: root handlers and level, server loggers' filters, structlog."""
+    """Undo configure_logging: root handlers and level, server loggers' filters, the record
+    factory, daphne's access-log writer, structlog."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     filters = {name: logging.getLogger(name).filters[:] for name in SERVER_LOGGERS}
     factory = logging.getLogRecordFactory()
     yield
+    daphne = getattr(sys.modules.get("daphne.access"), "AccessLogGenerator", None)
+    if daphne is not None and hasattr(daphne.write_entry, "__wrapped__"):
+        daphne.write_entry = daphne.write_entry.__wrapped__
     logging.setLogRecordFactory(factory)
     for handler in root.handlers[:]:
         if handler not in handlers:
@@ -971,6 +977,33 @@ def test_idempotent() -> None:
     for name in SERVER_LOGGERS:
         filters = logging.getLogger(name).filters
         assert sum(isinstance(f, RedactingFilter) for f in filters) == 1, name
+
+
+@pytest.mark.usefixtures("pristine_logging")
+def test_daphnes_access_log_is_redacted_once_however_often_logging_is_configured() -> None:
+    # daphne writes its access log to a stream itself, outside `logging`; its command line has
+    # imported it before the app module calls configure_logging().
+    from daphne.access import AccessLogGenerator
+
+    original = AccessLogGenerator.write_entry
+    stream = io.StringIO()
+    log = AccessLogGenerator(stream)
+    for _ in range(2):  # configured again: daphne's writer is wrapped once, not twice
+        configured(io.StringIO())
+    assert AccessLogGenerator.write_entry.__wrapped__ is original  # type: ignore[attr-defined]
+
+    request = {"client": "203.0.113.7:5000", "method": "GET", "path": f"/pay?msisdn={UK}"}
+    log("http", "complete", {**request, "status": 200, "size": 2})
+    log("websocket", "connected", {"client": "203.0.113.7:5001", "path": f"/ws?to={AU}"})
+    with unittest.mock.patch.object(Redactor, "text", side_effect=RuntimeError):
+        log.write_entry("203.0.113.7:5002", datetime.datetime.now(), f"GET /?msisdn={UK}")
+
+    lines = stream.getvalue().splitlines()
+    assert '"GET /pay?msisdn=[msisdn]" 200 2' in lines[0]
+    assert '"WSCONNECT /ws?to=[msisdn]"' in lines[1]
+    assert f'"{WITHHELD}"' in lines[2]  # fails closed
+    assert UK not in stream.getvalue()
+    assert AU not in stream.getvalue()
 
 
 @pytest.mark.usefixtures("pristine_logging")

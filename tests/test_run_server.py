@@ -177,3 +177,40 @@ def test_run_serves_an_app_that_already_is_a_guard(tmp_path: Path) -> None:
         output = wait_for(server, "privacy_guard.identifiers_found")
     # One guard, not two: the finding is logged once.
     assert output.count("privacy_guard.identifiers_found") == 1
+
+
+DAPHNE_APP = """\
+from guard import PrivacyGuard
+from guard.logs import configure_logging
+
+configure_logging()
+
+
+async def ok(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+app = PrivacyGuard(ok)
+"""
+
+
+@pytest.mark.slow
+def test_daphnes_access_log_is_redacted_too(tmp_path: Path) -> None:
+    # daphne writes its access log to standard output itself, not through `logging`, at its
+    # default verbosity: `configure_logging()` in the app module must reach it all the same.
+    (tmp_path / "daphneapp.py").write_text(DAPHNE_APP)
+    port = free_port()
+    argv = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "daphneapp:app"]
+    with serve(argv, port=port, env=clean_env(), cwd=tmp_path) as server:
+        with httpx.Client(base_url=server.url, trust_env=False, timeout=10) as client:
+            assert client.get("/pay?msisdn=447700900123&amount=4.99").status_code == 200
+            assert client.get("/callback/61491570006").status_code == 200
+            assert client.get("/health").status_code == 200
+        output = wait_for(server, '"GET /health"')
+    assert '"GET /pay?msisdn=[msisdn]&amount=4.99" 200' in output
+    assert '"GET /callback/[msisdn]" 200' in output
+    assert "447700900123" not in output
+    assert "61491570006" not in output
