@@ -23,7 +23,12 @@ __all__ = ["FileScan", "scan_file"]
 
 _BLOCK = 1 << 20  # bytes read at a time: memory stays constant whatever the file size
 _SNIFF = 8192  # bytes looked at for NUL, as grep does to call a file binary
-_CUT_AT = b" \t,;&\"'"
+# bzip2: `BZh`, the block size 1-9, then a block's magic (π) or, for empty input, the end's (√π):
+# a plain log may well start with `BZh`.
+_BZIP2_LEVELS = frozenset(b"%d" % level for level in range(1, 10))
+_BZIP2_BLOCKS = frozenset({b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90"})
+_LABELS_MAX = 32  # labels kept for one line; the counts stay exact
+_CONTEXT = 4096  # bytes either side of a cut in a long line: more than an identifier and its name
 
 
 class FileScan:
@@ -53,36 +58,51 @@ def _open_log(path: str) -> tuple[Any, str | None]:
     if path == "-":
         return sys.stdin.buffer, None
     raw = open(path, "rb")  # noqa: SIM115 (returned)
-    magic = raw.read(6)
+    magic = raw.read(10)
     raw.seek(0)
     if magic[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"
-    if magic[:3] == b"BZh":
+    if magic[:3] == b"BZh" and magic[3:4] in _BZIP2_LEVELS and magic[4:] in _BZIP2_BLOCKS:
         return bz2.BZ2File(raw, "rb"), "bzip2"
-    if magic == b"\xfd7zXZ\x00":
+    if magic[:6] == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(raw, "rb"), "xz"
     return raw, None
 
 
-def _blocks(stream: IO[bytes]) -> Iterator[bytes]:
-    """The stream in ~1 MiB pieces that end at a line end (or, for a longer line, at a
-    delimiter), so no identifier is cut in two."""
+def _blocks(stream: IO[bytes]) -> Iterator[tuple[bytes, int, int]]:
+    """The stream in ~1 MiB pieces that end at a line end, each with the byte range that is its
+    own, `(block, start, end)`. A line longer than a block is cut into pieces that overlap by
+    _CONTEXT bytes either side of the cut: an identifier across the cut (`+61 491 570 006`,
+    `"x-msisdn": "…"`) is seen whole, and counted by the piece its start is in."""
     carry = b""
+    start = 0  # where the carry's own part begins, after the context it repeats
     while True:
         chunk = stream.read(_BLOCK)
         if not chunk:
             if carry:
-                yield carry
+                yield carry, start, len(carry)
             return
         data = carry + chunk
         cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            cut = max(data.rfind(bytes([c])) for c in _CUT_AT) + 1
-            if cut == 0:
-                cut = len(data)
-        carry = data[cut:]
         if cut:
-            yield data[:cut]
+            yield data[:cut], start, cut
+            carry, start = data[cut:], 0
+        elif len(data) - start > 3 * _CONTEXT:  # else read more before cutting
+            end = _char_start(data, len(data) - _CONTEXT)
+            begin = _char_start(data, end - _CONTEXT)
+            yield data, start, end
+            carry, start = data[begin:], end - begin
+        else:
+            carry = data
+
+
+def _char_start(data: bytes, at: int) -> int:
+    """`at`, or the start of the UTF-8 character `at` is inside."""
+    for _ in range(3):
+        if not 0x80 <= data[at] < 0xC0:
+            break
+        at -= 1
+    return at
 
 
 def scan_file(path: str, redactor: Redactor, max_locations: int) -> FileScan:
@@ -113,7 +133,7 @@ def _scan_stream(stream: IO[bytes], redactor: Redactor, result: FileScan) -> Non
     first = True
     ended = True  # the last block ended a line
     last_line = 0
-    for block in _blocks(stream):
+    for block, own_start, own_end in _blocks(stream):
         if first:
             first = False
             if b"\x00" in block[:_SNIFF]:
@@ -123,9 +143,13 @@ def _scan_stream(stream: IO[bytes], redactor: Redactor, result: FileScan) -> Non
                 )
                 return
         text = block.decode("utf-8", "replace")
+        start = len(block[:own_start].decode("utf-8", "replace"))
+        end = len(text) - len(block[own_end:].decode("utf-8", "replace"))
         line = result.lines + 1
         position = 0
         for match in redactor.find(text):
+            if not start <= match.start < end:
+                continue  # in the context the pieces of a long line share: counted in its own
             line += text.count("\n", position, match.start)
             position = match.start
             result.by_kind[match.kind] += 1
@@ -136,7 +160,11 @@ def _scan_stream(stream: IO[bytes], redactor: Redactor, result: FileScan) -> Non
                 if len(result.locations) < result.max_locations:
                     result.locations.append((line, [label]))
             elif result.locations and result.locations[-1][0] == line:
-                result.locations[-1][1].append(label)
+                labels = result.locations[-1][1]
+                if len(labels) < _LABELS_MAX:
+                    labels.append(label)
+                elif len(labels) == _LABELS_MAX:
+                    labels.append("…")  # a line of a million identifiers keeps 33 labels
         result.lines += text.count("\n")
         ended = text.endswith("\n")
     if not ended:

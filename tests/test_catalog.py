@@ -17,6 +17,7 @@ from conftest import RecordingApp, call, http_scope
 from prometheus_client import CollectorRegistry
 
 from guard import Finding, GuardConfig, PrivacyGuard
+from guard.catalog import fold, shown
 
 ROOT = Path(__file__).parents[1]
 CATALOG_PATH = ROOT / "guard" / "data" / "catalog.json"
@@ -92,6 +93,40 @@ def _guarded(headers: list[tuple[bytes, bytes]]) -> tuple[dict, CollectorRegistr
 
 
 # --- the data file -----------------------------------------------------------------------------
+
+
+# DESIGN's folding, spelled out (not recomputed with the module's own constants): the catalog,
+# the operator's header lists and every event name depend on it.
+FOLDED = [
+    ("X_MSISDN", "x-msisdn"),
+    ("x.msisdn", "x-msisdn"),
+    (" x-msisdn ", "x-msisdn"),
+    ("\tX-Up-Calling-Line-Id\r\n", "x-up-calling-line-id"),
+    ("X_Nokia.MSISDN", "x-nokia-msisdn"),
+]
+
+
+@pytest.mark.parametrize(("name", "folded"), FOLDED)
+def test_fold(name: str, folded: str) -> None:
+    assert fold(name) == folded
+
+
+# What `shown` makes of a client-sent name: no digit, no control byte, at most 64 characters.
+SHOWN = [
+    ("X-MSISDN-447700900123", "x-msisdn-#"),  # a digit run is one `#`
+    ("x-7-7_0", "x-#-#-#"),
+    ("x-\r\nset-cookie", "x-set-cookie"),  # CR/LF: a forged line in a log
+    ("x-\x7f\x85\x9fname", "x-name"),  # DEL and C1 controls (\x85 is NEL, a line break)
+    ("x-" + "a" * 62, "x-" + "a" * 62),  # 64: shown whole
+    ("x-" + "a" * 63, "x-" + "a" * 61 + "…"),  # 65: cut to 63 and an ellipsis
+    ("x-" + "9" * 500 + "-msisdn", "x-#-msisdn"),
+]
+
+
+@pytest.mark.parametrize(("name", "safe"), SHOWN)
+def test_shown(name: str, safe: str) -> None:
+    assert shown(name) == safe
+    assert len(shown(name)) <= 64
 
 
 def test_catalog_shape() -> None:

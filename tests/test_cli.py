@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import dataclasses
+import functools
 import gzip
 import io
 import json
@@ -440,6 +441,18 @@ def test_check_trusted_client(
     assert actions == {"192.0.2.1": "removed", "10.20.1.2": "reported"}
 
 
+def test_check_default_client_is_untrusted(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --client the requests come from no trusted source, even one on localhost."""
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_SOURCES", "127.0.0.0/8,10.0.0.0/8")
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_PATHS", "/")
+    monkeypatch.setenv("PRIVACY_GUARD_TRUSTED_HEADERS", "x-up-calling-line-id")
+    _, report = check_json(capsys, str(DATA / "headers.txt"))
+    found = report["requests"][0]["findings"]
+    assert {f["action"] for f in found if f["name"] == "x-up-calling-line-id"} == {"removed"}
+
+
 @pytest.mark.parametrize("client", ["notanip", "10.20.1", "10.20.1.2:5000", ""])
 def test_check_refuses_a_client_that_is_not_an_address(
     capsys: pytest.CaptureFixture[str], client: str
@@ -739,6 +752,46 @@ def test_scan_logs_truncated_gzip(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert "gzip data is corrupt or truncated" in report["files"][0]["error"]
 
 
+def _cut(data: bytes) -> bytes:
+    return data[: len(data) * 3 // 4]
+
+
+def _garbled(data: bytes) -> bytes:
+    at = len(data) * 3 // 4
+    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 64]) + data[at + 64 :]
+
+
+@pytest.mark.parametrize(
+    ("compression", "compress", "damage"),
+    [
+        ("gzip", gzip.compress, _cut),
+        ("bzip2", functools.partial(bz2.compress, compresslevel=1), _garbled),  # OSError
+        ("xz", functools.partial(lzma.compress, preset=0), _cut),  # EOFError
+        ("xz", functools.partial(lzma.compress, preset=0), _garbled),  # LZMAError
+    ],
+)
+def test_scan_logs_damaged_archive_after_findings(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    compression: str,
+    compress: Any,
+    damage: Any,
+) -> None:
+    # A rotated log damaged past its first MiB: what was read is counted, but the file is an
+    # error (status and exit 2, not "found"), and the other files are still reported.
+    text = (DATA / "app.log").read_bytes() + b"".join(
+        b"GET /item/%x 200\n" % i for i in range(2**17)
+    )
+    path = tmp_path / "rotated.1"
+    path.write_bytes(damage(compress(text)))
+    code, report, _ = scan_json(capsys, str(path), str(DATA / "clean.log"))
+    damaged, clean = report["files"]
+    assert code == 2
+    assert (damaged["status"], damaged["identifiers"]) == ("error", 5)
+    assert damaged["error"].startswith(f"{compression} data is corrupt or truncated after line ")
+    assert clean["status"] == "clean"
+
+
 @pytest.mark.parametrize(("suffix", "compress"), [("bz2", bz2.compress), ("xz", lzma.compress)])
 def test_scan_logs_other_compressions(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str, compress: Any
@@ -748,6 +801,23 @@ def test_scan_logs_other_compressions(
     code, report, _ = scan_json(capsys, str(path))
     assert code == 1
     assert report["files"][0]["by_kind"] == {"msisdn": 3, "imei": 1, "imsi": 1}
+
+
+def test_scan_logs_text_that_starts_like_a_magic_number(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """bzip2 is `BZh`, a block size and a block's magic, not any `BZ`: a plain log may start
+    with a ticket or job name, even one that spells `BZh`."""
+    for first in (b"BZ-4711 started", b"BZh-4711 started", b"BZh9 jobs started"):
+        path = tmp_path / "jobs.log"
+        path.write_bytes(first + b"\nnotify +61 491 570 006\n")
+        code, report, _ = scan_json(capsys, str(path))
+        (scanned,) = report["files"]
+        assert (code, scanned["compression"], scanned["by_kind"]) == (1, None, {"msisdn": 1})
+    for text in (b"", b"notify +61 491 570 006\n"):  # and bzip2 itself, empty or not
+        path.write_bytes(bz2.compress(text))
+        code, report, _ = scan_json(capsys, str(path))
+        assert (code, report["files"][0]["compression"]) == (len(text) > 0, "bzip2")
 
 
 def test_scan_logs_standard_input(
@@ -791,6 +861,26 @@ def test_scan_logs_refuses_a_nul_anywhere_in_the_first_block(
     assert "binary file" in out + err
 
 
+def test_scan_logs_reads_past_a_nul_after_the_first_block(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Only the start decides "binary": a NUL further on (a line torn by a crash) is text like
+    # the rest, and the identifiers after it are counted.
+    path = tmp_path / "crashed.log"
+    filler = (b"x" * 99 + b"\n") * 10_486  # just over 1 MiB: the NUL opens the second block
+    path.write_bytes(filler + b"torn\x00\x00line\ncall +1 201 555 0123\n")
+    code, report, _ = scan_json(capsys, str(path))
+    (scanned,) = report["files"]
+    assert (code, scanned["status"], scanned["by_kind"]) == (1, "found", {"msisdn": 1})
+    assert [loc["line"] for loc in scanned["locations"]] == [10_488]
+
+
+def test_scan_logs_refuses_a_negative_max_locations(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "scan-logs", "--max-locations", "-1", str(DATA / "app.log"))
+    assert code == 2
+    assert "--max-locations must be 0 or more" in err
+
+
 def test_scan_logs_locations_name_each_finding_on_its_own_line(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -820,6 +910,52 @@ def test_scan_logs_long_lines_across_blocks(
     assert scanned["lines"] == 3
     assert scanned["by_kind"] == {"msisdn": 3}
     assert [loc["line"] for loc in scanned["locations"]] == [1, 3]
+
+
+def test_scan_logs_compact_json_line_across_blocks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Compact JSON has no spaces: a line longer than a block is cut at its commas or quotes,
+    # wherever the 1 MiB mark falls among the numbers.
+    mib = 1024 * 1024
+    items = b"".join(b'"to":"61491570%03d",' % n for n in range(106, 160)) * 4
+    path = tmp_path / "compact.jsonl"
+    for shift in range(0, 20, 3):
+        line = bytearray(b"w" * (mib + mib // 4))
+        start = mib - len(items) // 2 + shift
+        line[start : start + len(items)] = items
+        path.write_bytes(b'{"a":"' + bytes(line) + b'"}\n')
+        code, report, _ = scan_json(capsys, str(path))
+        assert (code, report["files"][0]["by_kind"]) == (1, {"msisdn": 4 * 54}), shift
+
+
+@pytest.mark.parametrize(
+    ("unit", "kind"),
+    [
+        (b"to +61 491 570 %03d ", "msisdn"),  # a number written with spaces, which cut lines
+        (b"from +1 201 555 0%03d, ", "msisdn"),
+        (b'"x-msisdn": "447700900%03d", ', "msisdn"),  # a name and its value
+        (b"x-uidh: T0RBd01EQX%03d; ", "subscriber_token"),
+    ],
+    ids=["spaced-au", "spaced-nanp", "json-pair", "uidh-pair"],
+)
+def test_scan_logs_identifiers_across_the_cut_of_a_long_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, unit: bytes, kind: str
+) -> None:
+    # A line longer than the 1 MiB read (a JSON log of a whole response, say) is cut between
+    # blocks: wherever the cut falls among identifiers, each is counted, once.
+    mib = 1024 * 1024
+    band = b" " + b"".join(unit % n for n in range(106, 160)) * 8  # 10-16 KiB
+    path = tmp_path / "long.log"
+    for shift in range(0, len(unit), 2):
+        line = bytearray(b"w" * (mib + mib // 4))
+        start = mib - len(band) // 2 + shift
+        line[start : start + len(band)] = band
+        path.write_bytes(bytes(line) + b"\n")
+        code, report, _ = scan_json(capsys, str(path))
+        (scanned,) = report["files"]
+        assert (code, scanned["by_kind"]) == (1, {kind: 8 * 54}), shift
+        assert (scanned["lines"], scanned["lines_with_identifiers"]) == (1, 1)
 
 
 def test_scan_logs_region_from_the_environment(
@@ -868,6 +1004,7 @@ RUN_ERRORS = [
 def test_run_refuses(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    uvicorn_run: list[dict[str, Any]],
     tmp_path: Path,
     argv: list[str],
     message: str,
@@ -885,6 +1022,7 @@ def test_run_refuses(
     assert code == 2
     assert message in err
     assert_no_identifier(err)
+    assert uvicorn_run == []  # refused before any server starts
 
 
 def test_run_and_demo_refuse_a_bad_environment(
@@ -896,6 +1034,139 @@ def test_run_and_demo_refuse_a_bad_environment(
         code, _, err = run_cli(capsys, *argv)
         assert code == 2
         assert "configuration error: PRIVACY_GUARD_MODE" in err
+
+
+# --- run and demo: what they hand to uvicorn (uvicorn.run replaced, no server) ------------------
+
+
+@pytest.fixture
+def uvicorn_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
+    """Every uvicorn.run call, with the variables the workers read, instead of a server."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    names = (FACTORY_ENV, "PROMETHEUS_MULTIPROC_DIR", "PRIVACY_GUARD_METRICS_PATH")
+
+    def run(app: Any, **options: Any) -> None:
+        calls.append({"app": app, **options, **{name: os.environ.get(name) for name in names}})
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "unset")  # restored whatever run sets
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    monkeypatch.setattr(sys, "path", sys.path[:])
+    write_module(
+        tmp_path,
+        "cli_served",
+        "from guard import PrivacyGuard\n"
+        "async def app(scope, receive, send): pass\n"
+        "def make(): return app\n"
+        "guarded = PrivacyGuard(app)\n",
+    )
+    yield calls
+    sys.modules.pop("cli_served", None)
+
+
+# The operator's options, as uvicorn receives them: a default that changed (0.0.0.0, proxy
+# headers off) or an option dropped on the way would change what the server exposes or trusts.
+DEFAULTS = {
+    "host": "127.0.0.1",
+    "port": 8000,
+    "workers": 1,
+    "factory": False,
+    "reload": False,
+    "proxy_headers": True,
+    "forwarded_allow_ips": None,
+    "root_path": "",
+    "access_log": True,
+    "log_config": None,  # uvicorn's own would replace the redacting pipeline's handlers
+    "log_level": "info",
+    FACTORY_ENV: "0",
+}
+RUN_OPTIONS = [
+    ([], {}),
+    (
+        ["--host", "0.0.0.0", "--port", "9001", "--no-proxy-headers", "--no-access-log"],
+        {"host": "0.0.0.0", "port": 9001, "proxy_headers": False, "access_log": False},
+    ),
+    (
+        ["--forwarded-allow-ips", "10.0.0.0/8", "--root-path", "/api", "--log-level", "warning"],
+        {"forwarded_allow_ips": "10.0.0.0/8", "root_path": "/api", "log_level": "warning"},
+    ),
+    # Several workers import the app by name through the factory, with shared metric files.
+    (["--workers", "3"], {"workers": 3, "app": "guard.cli:serve_app", "factory": True}),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), RUN_OPTIONS)
+def test_run_hands_its_options_to_uvicorn(
+    capsys: pytest.CaptureFixture[str],
+    uvicorn_run: list[dict[str, Any]],
+    tmp_path: Path,
+    argv: list[str],
+    expected: dict[str, Any],
+) -> None:
+    code, _, err = run_cli(capsys, "run", "cli_served:app", "--app-dir", str(tmp_path), *argv)
+    assert code == 0, err
+    (call,) = uvicorn_run
+    want = {**DEFAULTS, **expected}
+    assert {name: call[name] for name in want if name != "app"} == {
+        name: value for name, value in want.items() if name != "app"
+    }
+    if "app" in expected:
+        assert call["app"] == expected["app"]
+        assert call["PROMETHEUS_MULTIPROC_DIR"] is not None
+        assert not Path(call["PROMETHEUS_MULTIPROC_DIR"]).exists()  # removed when it stopped
+    else:
+        assert isinstance(call["app"], PrivacyGuard)
+        assert call["PROMETHEUS_MULTIPROC_DIR"] is None
+
+
+def test_run_keeps_the_operators_metrics_directory(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_run: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """Workers must share the directory the operator's Prometheus setup already reads."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    argv = ["run", "cli_served:app", "--app-dir", str(tmp_path), "--workers", "2"]
+    assert run_cli(capsys, *argv)[0] == 0
+    assert uvicorn_run[0]["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("target", "factory"), [("cli_served:make", True), ("cli_served:guarded", False)]
+)
+def test_run_serves_a_factorys_app_and_a_guard_as_it_is(
+    capsys: pytest.CaptureFixture[str],
+    uvicorn_run: list[dict[str, Any]],
+    tmp_path: Path,
+    target: str,
+    factory: bool,
+) -> None:
+    """--factory is called (and said so to the workers); a PrivacyGuard is not wrapped twice."""
+    argv = ["run", *(["--factory"] if factory else []), target, "--app-dir", str(tmp_path)]
+    assert run_cli(capsys, *argv)[0] == 0
+    (call,) = uvicorn_run
+    served = sys.modules["cli_served"]
+    assert call[FACTORY_ENV] == ("1" if factory else "0")
+    if factory:
+        assert call["app"].app is served.app
+    else:
+        assert call["app"] is served.guarded
+
+
+def test_demo_keeps_the_operators_metrics_path(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uvicorn_run: list[dict[str, Any]],
+) -> None:
+    """/metrics is demo's default, not an override; its curl lines then leave /metrics out."""
+    monkeypatch.setenv("PRIVACY_GUARD_METRICS_PATH", "/stats")
+    code, out, err = run_cli(capsys, "demo")
+    assert code == 0, err
+    assert uvicorn_run[0]["PRIVACY_GUARD_METRICS_PATH"] == "/stats"
+    assert "/metrics" not in out
 
 
 @pytest.mark.parametrize("command", ["run", "demo", "check", "scan-logs", "catalog"])
@@ -927,3 +1198,17 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([BIN / "privacy-guard", "--version"], capture_output=True, text=True)
     assert result.returncode == 0
     assert result.stdout.startswith("privacy-guard ")
+
+
+def test_scan_logs_keeps_few_labels_for_one_line_but_counts_all(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # One line of many identifiers (a dumped list): exact counts, a bounded list of labels.
+    path = tmp_path / "dump.log"
+    path.write_text(" ".join(f"+61 491 570 {n:03d}" for n in range(6, 160)) + "\n")
+
+    code, report, _ = scan_json(capsys, str(path))
+
+    scanned = report["files"][0]
+    assert (code, scanned["by_kind"]) == (1, {"msisdn": 154})
+    assert scanned["locations"] == [{"line": 1, "found": ["msisdn"] * 32 + ["…"]}]
