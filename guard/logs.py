@@ -207,8 +207,9 @@ _ELEMENT = re.compile(
     r"<(?P<key>[A-Za-z_-][\w.:-]{0,127})(?:[ \t][^<>]{0,512})?>(?P<value>[^<]++)</(?P=key)>"
 )
 # An identifying name and a number after nothing but blanks (also a tab escaped in a JSON
-# string), as prose and ad-hoc debug lines write them: `msisdn 447700900123`,
-# `X-IMEISV\t4901542032375101`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
+# string), an arrow, a slash, a bracket or a bar, as prose, ad-hoc debug lines and REST paths
+# write them: `msisdn 447700900123`, `X-IMEISV\t4901542032375101`, `msisdn -> …`,
+# `/msisdn/…/balance`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
 _SPACED = re.compile(
     r"""
     (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{0,127})
@@ -531,9 +532,8 @@ class Redactor:
                 if high - low > _QUERY_VALUE_MAX or not _PAIR_ESCAPE.search(text, low, high):
                     continue
                 decoded, at = _decode_delimiters(text, low, high)
-                if self.may_hold_names(decoded):
-                    pairs = self._pairs(decoded)
-                    found += [m._replace(start=at[m.start], end=at[m.end]) for m in pairs]
+                pairs = self._pairs(decoded)  # nothing, cheaply, when it cannot hold a name
+                found += [m._replace(start=at[m.start], end=at[m.end]) for m in pairs]
         return found
 
     def _query_pair(self, text: str, low: int, equals: int, high: int) -> Match | None:
