@@ -371,9 +371,9 @@ async def check_all(
         earlier = Counter()
         for finding in whole:
             where = finding.header.partition(":")[0] if ":" in finding.header else "request"
-            nth = earlier[finding.header]
-            earlier[finding.header] += 1
+            nth = earlier[finding.header]  # as on a line: the middleware finds pairs in order
             length = _pair_length(query, b"&", finding.header, nth) if where == "query" else 0
+            earlier[finding.header] += 1
             found.append(
                 CheckFinding(
                     where,

@@ -142,10 +142,9 @@ _DELIMITERS = r"""\s"'\\&;,(){}\[\]<>|"""
 _FORMAT = r"%(?:\([^)]*\))?[-#0 +]*(?:[0-9]+|\*)?(?:\.(?:[0-9]+|\*))?[diouxXeEfFgGcrsa]"
 # A number as people write one: `+`, `%2B` or `tel:`, digits with single blanks or hyphens, and
 # bracketed groups (`+1 (201) 555-0123`, `+44 (0)7700 900123`, `(020) 7946 0000`).
-_DIALLED = r"""
-    (?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?(?:\(\+?[0-9]{1,5}\)[ -]?)?
-    [0-9](?:[ -]?[0-9]|[ -]?\([0-9]{1,5}\)[ -]?[0-9])*+
-"""
+_DIAL_FIRST = r"(?:\(\+?[0-9]{1,5}\)[ -]?)?[0-9]"  # a first digit, a bracketed group before it
+_DIAL_NEXT = r"(?:[ -]?[0-9]|[ -]?\([0-9]{1,5}\)[ -]?[0-9])"  # each next digit
+_DIALLED = rf"(?:\+|%2[Bb]|[Tt][Ee][Ll]:\+?)?{_DIAL_FIRST}{_DIAL_NEXT}*+"
 _KEYED = re.compile(
     rf"""
     (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})
@@ -211,13 +210,10 @@ _ELEMENT = re.compile(
 # write them: `msisdn 447700900123`, `X-IMEISV\t4901542032375101`, `msisdn -> …`,
 # `/msisdn/…/balance`. Only a number of 7+ digits: `msisdn lookup failed` is no pair.
 _SPACED = re.compile(
-    r"""
-    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{0,127})
+    rf"""
+    (?<![\w.-])(?P<key>[A-Za-z_-][\w.-]{{0,127}})
     (?:(?:[ \t]|\\t)+|[ \t]*(?:->|=>|[/|;,<\[(])[ \t]*)
-    (?P<value>
-        (?:\+|[Tt][Ee][Ll]:\+?)?(?:\(\+?[0-9]{1,5}\)[ -]?)?
-        [0-9](?:[ -]?[0-9]|[ -]?\([0-9]{1,5}\)[ -]?[0-9]){6,}+
-    )(?![\w]|[.][\w])
+    (?P<value>(?:\+|[Tt][Ee][Ll]:\+?)?{_DIAL_FIRST}{_DIAL_NEXT}{{6,}}+)(?![\w]|[.][\w])
     """,
     re.VERBOSE,
 )
@@ -697,15 +693,11 @@ class Redactor:
         if isinstance(named, str) and len(mapping) <= 3 and 0 < len(named) <= 128:
             # `{"name": "X-UIDH", "value": "…"}`: a header as HAR files, gateways and OpenAPI
             # examples write one. Its value is the named header's.
-            kind = self.name_kind(named)
-            if kind is not None and not _placeholder(mapping["value"]):
-                mapping = {**mapping, "value": _marker(kind, mapping["value"])}
+            mapping = self._named_field(mapping, named, "value")
         loc = mapping.get("loc") if "input" in mapping else None
         if isinstance(loc, list | tuple) and loc and isinstance(loc[-1], str):
             # A validation error (pydantic's `errors()`): its input is the value of `loc`'s field.
-            kind = self.name_kind(loc[-1])
-            if kind is not None and not _placeholder(mapping["input"]):
-                mapping = {**mapping, "input": _marker(kind, mapping["input"])}
+            mapping = self._named_field(mapping, loc[-1], "input")
         for key, item in mapping.items():
             if key in _UNTOUCHED:
                 out[key] = item
@@ -725,6 +717,14 @@ class Redactor:
             else:
                 out[safe] = self.value(item, depth, fold(text) in _NAMED)
         return out
+
+    def _named_field(self, mapping: Mapping[Any, Any], name: str, field: str) -> Mapping[Any, Any]:
+        """`mapping` with `field` replaced by a marker if `name` is identifying: an object that
+        names the header (or parameter) its `field` holds the value of."""
+        kind = self.name_kind(name)
+        if kind is None or _placeholder(mapping[field]):
+            return mapping
+        return {**mapping, field: _marker(kind, mapping[field])}
 
     def _pair(self, value: list[Any] | tuple[Any, ...], names: bool = False) -> list[Any] | None:
         """A `(name, value)` pair, as ASGI headers and `headers.items()` hold them: the name made
