@@ -20,6 +20,7 @@ from typing import Any
 
 import phonenumbers
 
+from . import speedups
 from .catalog import fold
 
 __all__ = ["ENV_PREFIX", "ConfigError", "GuardConfig", "port_number"]
@@ -96,6 +97,9 @@ class GuardConfig:
         values: dict[str, Any] = {}
         for variable, raw in environ.items():
             if not variable.startswith(ENV_PREFIX):
+                continue
+            if variable == speedups.VARIABLE:  # read at import, for the process (see there)
+                _choice("speedups", raw, speedups.ACCEPTED)
                 continue
             if variable not in known:
                 close = difflib.get_close_matches(variable, known, n=1, cutoff=0.6)

@@ -15,6 +15,7 @@ import phonenumbers
 
 from . import phone
 from .catalog import CATALOG, LOW_RISK, MCCS, fold, shown
+from .harmless import NameSet, harmless_names
 
 __all__ = [
     "COOKIE",
@@ -251,9 +252,9 @@ class Names:
         self.allowed_identifying = sorted(self._allow & set(CATALOG))
         self.labels = self.labels_for(self._extra)
         self.table: dict[bytes, Verdict] = {}
-        # The names in `table` whose verdict is KEEP: most lines of most requests. A set
-        # membership test is the cheapest check Python has, so the clean path tries it first.
-        self.harmless: set[bytes] = set()
+        # The names in `table` whose verdict is KEEP: most lines of most requests. The clean path
+        # asks only this set (`harmless.prefix`), and the full inspection only what is left.
+        self.harmless: NameSet = harmless_names(self.table, COOKIE)
         known = [*CATALOG, *LOW_RISK, *NEVER_SCAN, *self._extra, *self._allow, *GUARD_HEADERS]
         for folded in known:
             self._remember(folded.encode("latin-1"), self.classify_folded(folded))

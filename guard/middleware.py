@@ -14,13 +14,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter, length_hint
+from operator import itemgetter
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from starlette.types import Message, Receive, Scope, Send
 
-from . import checkpage, phone, placement, pseudonym
+from . import checkpage, phone, placement, pseudonym, speedups
 from .catalog import CATALOG_VERSION, fold, shown
 from .config import ConfigError, GuardConfig
 from .detect import (
@@ -170,7 +170,7 @@ class PrivacyGuard:
         self._metrics_path = config.metrics_path
         self._events = Events(debug=config.log_level == "debug")
         self._verdicts = self._names.table
-        self._harmless = self._names.harmless
+        self._harmless_prefix = self._names.harmless.prefix
         # Shape -> plan. Off with pseudonyms: their tokens are computed from values.
         self._plans: dict[tuple[bytes, ...], _Plan] | None = {} if self._key is None else None
         # True once started, unless refusing: the one check that keeps `_elsewhere` off the path.
@@ -197,25 +197,19 @@ class PrivacyGuard:
 
         sampled = self._sampled()
         started = time.perf_counter() if sampled else 0.0
-        harmless = self._harmless
         found: _Inspection | None
         try:
-            # The clean path: one set lookup per line, and the marker test for a Cookie line.
-            # Anything that is not plainly harmless sends the whole request through `_inspect`.
+            # The clean path: the lines whose names are known harmless, and a Cookie line without
+            # a marker word, are passed over in one call (`guard.harmless`). From the first line
+            # that is not plainly harmless, the whole request goes through `_inspect`.
             headers = scope["headers"]
             if type(headers) is not list and type(headers) is not tuple:
                 # Any other iterable the ASGI spec allows: read once, into a list to index.
                 scope = {**scope, "headers": list(headers)}
                 headers = scope["headers"]
-            lines = iter(headers)
-            for line in lines:
-                if line[0] in harmless or (
-                    self._verdicts.get(line[0]) is COOKIE and not suspicious(line[1])
-                ):
-                    continue
-                # This line's index, from how many lines the iterator has left: O(1).
-                found = self._inspect(scope, len(headers) - length_hint(lines) - 1)
-                break
+            start = self._harmless_prefix(headers)
+            if start < len(headers):
+                found = self._inspect(scope, start)
             else:
                 # Every line is harmless: only the query string is left, tested here once.
                 query = scope.get("query_string")
@@ -627,6 +621,7 @@ class PrivacyGuard:
             metrics=config.metrics,
             metrics_path=config.metrics_path,
             metrics_listener=(f"{config.metrics_host}:{config.metrics_port}" if serving else None),
+            speedups=speedups.compiled is not None,
         )
         if self._names.allowed_identifying:
             logger.warning(

@@ -27,6 +27,7 @@ from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from .catalog import CATALOG, fold, shown
+from .speedups import compiled
 
 __all__ = [
     "MAX_BYTES",
@@ -35,6 +36,7 @@ __all__ = [
     "Allowance",
     "PairHit",
     "cookie_hits",
+    "marked",
     "pair_name_kind",
     "query_hits",
     "suspicious",
@@ -97,13 +99,18 @@ class Allowance:
         self.spent = False
 
 
-def suspicious(raw: bytes) -> bool:
+def marked(raw: bytes) -> bool:
     """Could `raw` (a Cookie value or a query string) hold an identifying name at all?
 
-    A cheap test before any parsing: every name `_NAME` accepts contains one of these words.
+    A cheap test before any parsing: every name `_NAME` accepts contains one of these words. This
+    is the definition; `suspicious` is its C version when that was built (`guard.speedups`): one
+    pass, no lower-cased copy.
     """
     low = raw.lower()
     return (_MSISDN(low) or _IMSI_IMEI(low) or _CALLING(low)) is not None
+
+
+suspicious: Callable[[bytes], bool] = marked if compiled is None else compiled.marked
 
 
 def suspicious_query(query: bytes) -> bool:

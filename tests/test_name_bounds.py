@@ -91,7 +91,7 @@ def test_after_a_flood_of_junk_names_a_clean_request_takes_the_clean_path_again(
     assert {name for name, _ in CLEAN if name != b"cookie"} <= names.harmless
     assert len(names.table) <= names._preset + names.CACHE_MAX
     # Emptied and refilled in place: the middleware's references are still the cache.
-    assert names.harmless is harmless is guard._harmless
+    assert names.harmless is harmless is guard._harmless_prefix.__self__
     assert names.table is table is guard._verdicts
 
 
