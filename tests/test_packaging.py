@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import zipfile
 from pathlib import Path
@@ -54,11 +55,18 @@ def test_ci_tests_every_runtime_dependency_at_its_declared_floor() -> None:
 
 _FROM_THE_WHEEL = """
 import asyncio, sys
+# Not the checkout's editable install, whose finder would answer for guard's submodules.
+sys.meta_path = [f for f in sys.meta_path if "editable" not in str(getattr(f, "__module__", ""))]
 import guard
 from prometheus_client import CollectorRegistry
 from guard import GuardConfig, PrivacyGuard
 
 assert guard.__file__.startswith(sys.argv[1]), guard.__file__
+import guard.speedups
+if sys.argv[2] == "c":
+    assert guard.speedups.compiled.__file__.startswith(sys.argv[1]), guard.speedups.compiled
+else:
+    assert guard.speedups.compiled is None
 seen = []
 
 async def app(scope, receive, send):
@@ -75,46 +83,74 @@ print("app saw", seen)
 """
 
 
-@pytest.mark.slow
-def test_the_wheel_carries_everything_the_guard_loads(tmp_path: Path) -> None:
-    """`pip install .` installs a built wheel, not the checkout the other tests import: build
-    one, check it holds every module and data file and the licence, and run the guard from it."""
-    # From a copy: a checkout's stale build/ directory would lend the wheel files it lacks.
+def _wheel(tmp_path: Path, **env: str) -> Path:
+    """A wheel built from a copy of the checkout (a stale build/ directory would lend the wheel
+    files it lacks), and unpacked to `tmp_path / "site"`; `env` adds to the build's environment."""
     source = tmp_path / "source"
-    shutil.copytree(ROOT / "guard", source / "guard", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    # Built extensions are outputs (one per interpreter that installed the checkout), not sources.
+    ignored = shutil.ignore_patterns("__pycache__", "*.so", "*.pyd")
+    shutil.copytree(ROOT / "guard", source / "guard", ignore=ignored)
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, **env},
         check=False,
     )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = tmp_path.glob("privacy_guard-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        names = set(archive.namelist())
         archive.extractall(tmp_path / "site")
-    shipped = {
-        path.relative_to(ROOT).as_posix()
-        for path in (ROOT / "guard").rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
-    assert shipped <= names, shipped - names
-    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    return wheel
 
+
+def _run_from(tmp_path: Path, clean_path: str) -> None:
+    """Run the guard from the unpacked wheel; `clean_path`: "c" or "python", which must serve."""
     site = str(tmp_path / "site")
     ran = subprocess.run(
-        [sys.executable, "-c", _FROM_THE_WHEEL, site],
+        [sys.executable, "-c", _FROM_THE_WHEEL, site, clean_path],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,  # not the checkout, whose guard/ would shadow the wheel's
-        env={**os.environ, "PYTHONPATH": site},
+        # The wheel's own clean path is what is checked, whatever this run uses.
+        env={**os.environ, "PYTHONPATH": site, "PRIVACY_GUARD_SPEEDUPS": "on"},
         check=False,
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     # The catalog (data/catalog.json) took one line, the value rule the others: a phone number
     # (phonenumbers) and an IMSI (data/mcc.json).
     assert ran.stdout.strip().splitlines()[-1] == "app saw [[b'accept']]"
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_everything_the_guard_loads(tmp_path: Path) -> None:
+    """`pip install .` installs a built wheel, not the checkout the other tests import: build
+    one, check it holds every module and data file and the licence, and run the guard from it."""
+    wheel = _wheel(tmp_path)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / "guard").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".so", ".pyd")
+    }
+    assert shipped <= names, shipped - names
+    # The C clean path, built for this interpreter (a compiler is on every machine CI runs on).
+    assert "guard/_speedups" + sysconfig.get_config_var("EXT_SUFFIX") in names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    _run_from(tmp_path, "c")
+
+
+@pytest.mark.slow
+def test_without_a_compiler_the_wheel_builds_and_serves_on_the_python_definitions(
+    tmp_path: Path,
+) -> None:
+    """The C extension is optional: a compiler that fails leaves it out, and nothing else."""
+    wheel = _wheel(tmp_path, CC="false", LDSHARED="false")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert not [name for name in names if name.endswith((".so", ".pyd"))]
+    assert {"guard/harmless.py", "guard/speedups.py", "guard/middleware.py"} <= names
+    _run_from(tmp_path, "python")
