@@ -16,6 +16,7 @@ tests compare the two on generated requests), and stops early at anything unusua
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from operator import length_hint
 from typing import Any, Protocol
 
 from . import pairs
@@ -43,6 +44,8 @@ class PyHarmlessNames(set[bytes]):
     holds cookies, and its line is harmless when its value holds no marker word.
     """
 
+    __slots__ = ("_cookie", "_verdicts")
+
     def __init__(self, verdicts: dict[bytes, Any], cookie: object) -> None:
         super().__init__()
         self._verdicts = verdicts
@@ -50,11 +53,13 @@ class PyHarmlessNames(set[bytes]):
 
     def prefix(self, headers: Sequence[Sequence[bytes]]) -> int:
         verdicts, cookie, marked = self._verdicts, self._cookie, pairs.suspicious
-        for index, line in enumerate(headers):
-            name = line[0]
-            if name in self or (verdicts.get(name) is cookie and not marked(line[1])):
+        lines = iter(headers)
+        for line in lines:
+            if line[0] in self or (verdicts.get(line[0]) is cookie and not marked(line[1])):
                 continue
-            return index
+            # This line's index, from how many lines the iterator has left: O(1), and cheaper
+            # than counting every line with enumerate().
+            return len(headers) - length_hint(lines) - 1
         return len(headers)
 
 

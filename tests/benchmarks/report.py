@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from guard import speedups
+
 __all__ = [
     "RESULTS",
     "Goals",
@@ -75,11 +77,13 @@ def _cpu_model() -> str:
 
 
 def code_version() -> str:
-    """The commit, and a digest of guard/*.py (the working tree may differ from the commit)."""
+    """The commit, a digest of guard's sources (the working tree may differ from the commit), and
+    which clean path ran: the C one (`guard._speedups`) or its Python definition."""
     root = Path(__file__).resolve().parents[2]
     digest = hashlib.sha256()
-    for path in sorted((root / "guard").rglob("*.py")):
+    for path in sorted([*(root / "guard").rglob("*.py"), *(root / "guard").rglob("*.c")]):
         digest.update(path.read_bytes())
+    clean_path = "C" if speedups.compiled is not None else "Python (speedups off or not built)"
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -90,7 +94,10 @@ def code_version() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    return f"commit {commit}, guard/*.py sha256 {digest.hexdigest()[:12]}"
+    return (
+        f"commit {commit}, guard/*.py and *.c sha256 {digest.hexdigest()[:12]}, "
+        f"clean path in {clean_path}"
+    )
 
 
 def machine() -> str:
