@@ -15,26 +15,17 @@ tests compare the two on generated requests), and stops early at anything unusua
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from operator import length_hint
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import pairs
 from .speedups import compiled
 
+if TYPE_CHECKING:
+    from ._speedups import HarmlessNames
+
 __all__ = ["NameSet", "PyHarmlessNames", "harmless_names"]
-
-
-class NameSet(Protocol):
-    """What the middleware and `Names` use of the set; both versions provide it."""
-
-    def prefix(self, headers: Sequence[Sequence[bytes]]) -> int: ...
-    def add(self, name: bytes) -> None: ...
-    def update(self, names: Iterable[bytes]) -> None: ...
-    def clear(self) -> None: ...
-    def __contains__(self, name: object) -> bool: ...
-    def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[bytes]: ...
 
 
 class PyHarmlessNames(set[bytes]):
@@ -61,6 +52,10 @@ class PyHarmlessNames(set[bytes]):
             # than counting every line with enumerate().
             return len(headers) - length_hint(lines) - 1
         return len(headers)
+
+
+# What `Names.harmless` is: either version (the stub `_speedups.pyi` types the C one).
+NameSet: TypeAlias = "PyHarmlessNames | HarmlessNames"
 
 
 def harmless_names(verdicts: dict[bytes, Any], cookie: object) -> NameSet:
