@@ -151,7 +151,9 @@ static int add_name(HarmlessNames *self, PyObject *name) {
     return 0;
 }
 
-/* Any of the marker words (msisdn, imsi, imei, calling), in any case: `guard.pairs`' test. */
+/* Any of the marker words (msisdn, imsi, imei, calling), in any case: `guard.pairs.marked`.
+   `| 0x20` folds A-Z onto a-z and nothing else onto a letter: for any byte c and lower-case
+   letter l, (c | 0x20) == l only when c is l or its capital. */
 static int has_marker(const unsigned char *s, Py_ssize_t n) {
 #define LOW(k) (s[i + (k)] | 0x20)
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -175,8 +177,6 @@ static int has_marker(const unsigned char *s, Py_ssize_t n) {
     return 0;
 #undef LOW
 }
-/* `| 0x20` folds exactly A-Z onto a-z among the bytes that can equal a letter here: for any
-   byte c and lower-case letter l, (c | 0x20) == l only when c is l or its capital. */
 
 static PyObject *marked(PyObject *module, PyObject *raw) {
     if (PyBytes_Check(raw))
