@@ -62,15 +62,19 @@ static inline uint64_t name_hash(const unsigned char *s, Py_ssize_t n) {
     return mix(h ^ w ^ 0xff51afd7ed558ccdULL);
 }
 
+/* Does this (non-empty) slot hold the name `s` of `n` bytes and hash `h`? */
+static inline int holds(const Slot *slot, uint64_t h, const unsigned char *s, Py_ssize_t n) {
+    return slot->hash == h && PyBytes_GET_SIZE(slot->name) == n &&
+           memcmp(PyBytes_AS_STRING(slot->name), s, (size_t)n) == 0;
+}
+
 static int known(HarmlessNames *self, const unsigned char *s, Py_ssize_t n) {
     uint64_t h = name_hash(s, n);
-    Py_ssize_t mask = self->size - 1;
     for (Py_ssize_t i = 0; i < PROBES; i++) {
-        Slot *slot = &self->slots[(h + (uint64_t)i) & (uint64_t)mask];
+        Slot *slot = &self->slots[(h + (uint64_t)i) & (uint64_t)(self->size - 1)];
         if (slot->name == NULL)
             return 0;
-        if (slot->hash == h && PyBytes_GET_SIZE(slot->name) == n &&
-            memcmp(PyBytes_AS_STRING(slot->name), s, (size_t)n) == 0)
+        if (holds(slot, h, s, n))
             return 1;
     }
     return 0;
@@ -90,8 +94,7 @@ static void place(Slot *slots, Py_ssize_t size, PyObject *name) {
             slot->hash = h;
             return;
         }
-        if (slot->hash == h && PyBytes_GET_SIZE(slot->name) == n &&
-            memcmp(PyBytes_AS_STRING(slot->name), s, (size_t)n) == 0)
+        if (holds(slot, h, s, n))
             return;
     }
 }
